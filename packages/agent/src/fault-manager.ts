@@ -1,0 +1,457 @@
+import type { Logger } from 'pino';
+import {
+  ContainerKillParamsSchema,
+  ContainerPauseParamsSchema,
+  ContainerRestartParamsSchema,
+  ContainerStopParamsSchema,
+  ErrorCode,
+  FAULT_CATALOGUE,
+  FaultlineError,
+  FaultTypeSchema,
+  NetworkBandwidthParamsSchema,
+  NetworkBlackholeParamsSchema,
+  NetworkLatencyParamsSchema,
+  NetworkLossParamsSchema,
+  parseDuration,
+  toWireError,
+  type ActiveFault,
+  type ContainerInfo,
+  type ContainerSelector,
+  type FaultType,
+  type RevertCause,
+  type WireError,
+} from '@faultline/shared';
+import type { FaultContext, FaultDriver, FaultOrder, Revert } from './faults/types.js';
+
+/** A fault as the controller orders it (the fields of an `inject` frame). */
+export interface InjectRequest {
+  faultId: string;
+  runId: string;
+  /** A fault type of the shared catalogue. */
+  type: string;
+  /** The manifest's validated params, durations as strings (`{latency: '100ms'}`). */
+  params: unknown;
+  containerId: string;
+  /** How long a sustained fault holds; null for instant faults. */
+  durationMs: number | null;
+}
+
+/** A fault in place (or, for an instant fault, done). */
+export interface InjectOutcome {
+  faultId: string;
+  containerId: string;
+  containerName: string;
+  /** Epoch ms. */
+  appliedAt: number;
+  /** Epoch ms at which the agent reverts the fault on its own; null for instant faults. */
+  deadline: number | null;
+  /** The driver's facts for the run journal. */
+  details: Record<string, unknown>;
+}
+
+/** The result of a successful revert. */
+export interface RevertOutcome {
+  faultId: string;
+  /** Epoch ms. */
+  revertedAt: number;
+  /** False when the fault was unknown, already reverted, or never applied. */
+  wasActive: boolean;
+}
+
+/** The result of {@link FaultManager.revertAll}. */
+export interface RevertAllOutcome {
+  reverted: string[];
+  failed: { faultId: string; error: WireError }[];
+}
+
+/** A revert the agent did on its own (deadline, lease, shutdown), to be told to the controller. */
+export interface RevertNotice {
+  faultId: string;
+  runId: string;
+  cause: RevertCause;
+  /** Epoch ms. */
+  revertedAt: number;
+  /** Present when the revert failed (the fault may still be in place). */
+  error?: WireError;
+}
+
+/** Options of {@link FaultManager}. */
+export interface FaultManagerOptions {
+  /** Drivers by fault type. */
+  drivers: ReadonlyMap<string, FaultDriver>;
+  /** What drivers get; its `docker` also serves container discovery. */
+  context: FaultContext;
+  log: Logger;
+  /** Called for each revert the agent did on its own (causes `deadline`, `lease`, `shutdown`). */
+  onReverted?: (notice: RevertNotice) => void;
+  /** First retry delay after a failed deadline revert; doubles up to 60 s. Default 5000. */
+  deadlineRetryMs?: number;
+  /** How many finished faults are remembered so that a repeated inject is answered, not redone. Default 1000. */
+  rememberFinished?: number;
+  /** Clock, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Causes for which the controller did not ask, so it must be told. */
+const AUTONOMOUS_CAUSES: ReadonlySet<RevertCause> = new Set<RevertCause>(['deadline', 'lease', 'shutdown']);
+
+/** setTimeout's limit: a longer delay fires at once, so long deadlines are re-armed in steps. */
+const MAX_TIMER_MS = 2_147_483_647;
+const MAX_DEADLINE_RETRY_MS = 60_000;
+
+interface FaultRecord {
+  readonly request: InjectRequest;
+  readonly type: FaultType;
+  readonly driver: FaultDriver;
+  readonly abort: AbortController;
+  injection: Promise<InjectOutcome>;
+  containerName: string;
+  revertFn?: Revert;
+  outcome?: InjectOutcome;
+  timer?: NodeJS.Timeout;
+  reverting?: Promise<RevertOutcome>;
+  deadlineFailures: number;
+}
+
+/** The part of a zod schema used here (the agent does not depend on zod itself). */
+interface ParamsSchema<T> {
+  safeParse(input: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
+
+function paramsOf<T>(type: FaultType, schema: ParamsSchema<T>, params: unknown): T {
+  const parsed = schema.safeParse(params ?? {});
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({ path: ['params', ...issue.path.map(String)].join('.'), message: issue.message }));
+  throw new FaultlineError(
+    ErrorCode.InvalidRequest,
+    `invalid params for ${type}: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`,
+    { details: issues },
+  );
+}
+
+/**
+ * Converts the manifest's params of a fault (validated by the shared schema again, durations as
+ * strings) into what the drivers take: durations in milliseconds (`latencyMs`, `jitterMs`,
+ * `timeoutMs`), everything else unchanged. The one place where that conversion happens.
+ * @throws FaultlineError `invalid_request` naming the bad field.
+ */
+export function toDriverParams(type: FaultType, params: unknown): Record<string, unknown> {
+  switch (type) {
+    case 'network-latency': {
+      const { latency, jitter, ...rest } = paramsOf(type, NetworkLatencyParamsSchema, params);
+      return { ...rest, latencyMs: parseDuration(latency), jitterMs: parseDuration(jitter) };
+    }
+    case 'network-loss':
+      return { ...paramsOf(type, NetworkLossParamsSchema, params) };
+    case 'network-blackhole':
+      return { ...paramsOf(type, NetworkBlackholeParamsSchema, params) };
+    case 'network-bandwidth':
+      return { ...paramsOf(type, NetworkBandwidthParamsSchema, params) };
+    case 'container-pause':
+      return { ...paramsOf(type, ContainerPauseParamsSchema, params) };
+    case 'container-stop':
+      return { timeoutMs: parseDuration(paramsOf(type, ContainerStopParamsSchema, params).timeout) };
+    case 'container-kill':
+      return { ...paramsOf(type, ContainerKillParamsSchema, params) };
+    case 'container-restart':
+      return { timeoutMs: parseDuration(paramsOf(type, ContainerRestartParamsSchema, params).timeout) };
+    default: {
+      const unknownType: never = type;
+      throw new FaultlineError(ErrorCode.Unsupported, `unknown fault type ${String(unknownType)}`);
+    }
+  }
+}
+
+/**
+ * The faults this agent holds. It hands each order to its driver, reverts sustained faults at their
+ * deadline on its own (SAFETY 7.1), and makes every operation idempotent: a repeated inject answers
+ * with the earlier result, reverting an unknown fault succeeds.
+ */
+export class FaultManager {
+  readonly #drivers: ReadonlyMap<string, FaultDriver>;
+  readonly #ctx: FaultContext;
+  readonly #log: Logger;
+  readonly #onReverted: (notice: RevertNotice) => void;
+  readonly #deadlineRetryMs: number;
+  readonly #rememberFinished: number;
+  readonly #now: () => number;
+  readonly #records = new Map<string, FaultRecord>();
+  /** Finished faults (instant ones done, sustained ones reverted), oldest first. */
+  readonly #finished = new Map<string, InjectOutcome>();
+  #accepting = true;
+
+  constructor(options: FaultManagerOptions) {
+    this.#drivers = options.drivers;
+    this.#ctx = options.context;
+    this.#log = options.log;
+    this.#onReverted = options.onReverted ?? (() => undefined);
+    this.#deadlineRetryMs = options.deadlineRetryMs ?? 5000;
+    this.#rememberFinished = options.rememberFinished ?? 1000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Faults being injected or in place, for the hello frame and the logs. */
+  active(): ActiveFault[] {
+    return [...this.#records.values()].map((record) => ({
+      faultId: record.request.faultId,
+      runId: record.request.runId,
+      type: record.type,
+      containerId: record.outcome?.containerId ?? record.request.containerId,
+      containerName: record.containerName,
+      appliedAt: record.outcome?.appliedAt ?? null,
+      deadline: record.outcome?.deadline ?? null,
+    }));
+  }
+
+  /** Running, non-protected containers that match `selector`. */
+  async listContainers(selector: ContainerSelector): Promise<ContainerInfo[]> {
+    const all = await this.#ctx.docker.listContainers();
+    return this.#ctx.docker
+      .filterCandidates(all, selector)
+      .map(({ id, name, labels, image, state }) => ({ id, name, labels, image, state }));
+  }
+
+  /**
+   * Applies a fault. A fault id seen before (in flight, in place, or finished) returns the earlier
+   * result without touching anything; a failed inject is forgotten, so it can be retried.
+   */
+  inject(request: InjectRequest): Promise<InjectOutcome> {
+    const existing = this.#records.get(request.faultId);
+    if (existing) return existing.injection;
+    const finished = this.#finished.get(request.faultId);
+    if (finished) return Promise.resolve(finished);
+    let record: FaultRecord;
+    try {
+      record = this.#newRecord(request);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    this.#records.set(request.faultId, record);
+    record.injection = this.#inject(record);
+    // The caller awaits the injection; a revert awaits it too. Neither may see an unhandled rejection.
+    record.injection.catch(() => undefined);
+    return record.injection;
+  }
+
+  #newRecord(request: InjectRequest): FaultRecord {
+    if (!this.#accepting) {
+      throw new FaultlineError(ErrorCode.AgentUnavailable, 'the agent is shutting down and accepts no new faults', { retryable: true });
+    }
+    const typed = FaultTypeSchema.safeParse(request.type);
+    if (!typed.success) throw new FaultlineError(ErrorCode.Unsupported, `unknown fault type ${JSON.stringify(request.type)}`);
+    const type = typed.data;
+    const driver = this.#drivers.get(type);
+    if (!driver) {
+      throw new FaultlineError(ErrorCode.Unsupported, `this agent has no driver for ${type}: pick agents that advertise it in their capabilities`);
+    }
+    const sustained = FAULT_CATALOGUE[type].kind === 'sustained';
+    if (sustained && (request.durationMs === null || !(request.durationMs > 0))) {
+      throw new FaultlineError(ErrorCode.InvalidRequest, `${type} is a sustained fault: durationMs must be a positive number`);
+    }
+    const params = toDriverParams(type, request.params);
+    return {
+      request: { ...request, params, durationMs: sustained ? request.durationMs : null },
+      type,
+      driver,
+      abort: new AbortController(),
+      injection: Promise.resolve(undefined as never),
+      containerName: request.containerId.slice(0, 12),
+      deadlineFailures: 0,
+    };
+  }
+
+  async #inject(record: FaultRecord): Promise<InjectOutcome> {
+    const { request, driver } = record;
+    const log = this.#log.child({ fault: request.faultId, runId: request.runId, type: record.type });
+    try {
+      const container = await this.#ctx.docker.tryInspect(request.containerId);
+      if (!container) {
+        throw new FaultlineError(ErrorCode.NotFound, `container ${request.containerId.slice(0, 12)} does not exist on this host`);
+      }
+      record.containerName = container.name;
+      // Drivers check this too; the agent refuses protected targets whatever the controller asks (SAFETY 7.7).
+      if (this.#ctx.docker.isProtected(container)) {
+        throw new FaultlineError(
+          ErrorCode.InvalidRequest,
+          `container ${container.name} is protected (label faultline.protected=true, or Faultline's own) and is never a target`,
+        );
+      }
+      if (record.abort.signal.aborted) throw new FaultlineError(ErrorCode.Aborted, `${record.type} on ${container.name} was reverted before it was applied`);
+      const order: FaultOrder = {
+        faultId: request.faultId,
+        runId: request.runId,
+        type: record.type,
+        params: request.params,
+        target: { containerId: container.id, containerName: container.name },
+        durationMs: request.durationMs,
+      };
+      log.info({ container: container.name, params: request.params, durationMs: request.durationMs }, 'injecting fault');
+      const result = await driver.inject(this.#ctx, order, record.abort.signal);
+      const appliedAt = this.#now();
+      const outcome: InjectOutcome = {
+        faultId: request.faultId,
+        containerId: container.id,
+        containerName: container.name,
+        appliedAt,
+        deadline: request.durationMs === null ? null : appliedAt + request.durationMs,
+        details: result.details,
+      };
+      record.revertFn = result.revert;
+      record.outcome = outcome;
+      if (driver.kind === 'instant' || request.durationMs === null) {
+        this.#records.delete(request.faultId);
+        this.#remember(outcome);
+        log.info({ container: container.name }, 'instant fault done');
+      } else {
+        log.info({ container: container.name, deadline: new Date(outcome.deadline ?? 0).toISOString() }, 'fault applied');
+        // A revert that arrived during the injection takes it from here.
+        if (!record.reverting) this.#armDeadline(record, outcome.deadline ?? appliedAt);
+      }
+      return outcome;
+    } catch (error) {
+      if (this.#records.get(request.faultId) === record && !record.reverting) this.#records.delete(request.faultId);
+      log.warn({ err: error, container: record.containerName }, 'fault injection failed');
+      await this.#cleanUpFailedInjection(record, log);
+      throw error;
+    }
+  }
+
+  /** A driver undoes a partial injection itself; if its ledger entry is still there, try once more. */
+  async #cleanUpFailedInjection(record: FaultRecord, log: Logger): Promise<void> {
+    let entry;
+    try {
+      entry = await this.#ctx.ledger.get(record.request.faultId);
+    } catch (error) {
+      log.error({ err: error }, 'could not read the ledger after a failed injection');
+      return;
+    }
+    if (!entry) return;
+    try {
+      await record.driver.recover(this.#ctx, entry);
+      await this.#ctx.ledger.remove(record.request.faultId);
+      log.info('cleaned up what the failed injection left behind');
+    } catch (error) {
+      log.error({ err: error }, 'could not clean up after a failed injection; the ledger keeps the fault and the next start reverts it');
+    }
+  }
+
+  #armDeadline(record: FaultRecord, at: number): void {
+    clearTimeout(record.timer);
+    const delay = Math.max(0, at - this.#now());
+    record.timer = setTimeout(
+      () => {
+        record.timer = undefined;
+        if (this.#now() < at) this.#armDeadline(record, at);
+        else this.#onDeadline(record);
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
+  }
+
+  #onDeadline(record: FaultRecord): void {
+    if (this.#records.get(record.request.faultId) !== record || record.reverting) return;
+    this.#log.info({ fault: record.request.faultId, container: record.containerName }, 'fault deadline reached: reverting it without waiting for the controller');
+    this.revert(record.request.faultId, 'deadline').catch((error: unknown) => {
+      record.deadlineFailures += 1;
+      const retryMs = Math.min(MAX_DEADLINE_RETRY_MS, this.#deadlineRetryMs * 2 ** (record.deadlineFailures - 1));
+      this.#log.error(
+        { err: error, fault: record.request.faultId, container: record.containerName, retryMs },
+        'could not revert a fault at its deadline; retrying',
+      );
+      this.#notify({ faultId: record.request.faultId, runId: record.request.runId, cause: 'deadline', revertedAt: this.#now(), error: toWireError(error) });
+      if (this.#records.get(record.request.faultId) === record && !record.reverting) this.#armDeadline(record, this.#now() + retryMs);
+    });
+  }
+
+  /**
+   * Reverts one fault: aborts it if it is still being injected, then runs its revert. Idempotent:
+   * concurrent calls share one attempt, an unknown or finished fault succeeds with `wasActive: false`.
+   * A failed revert leaves the fault registered (still active) and rejects; a later call tries again.
+   */
+  revert(faultId: string, cause: RevertCause): Promise<RevertOutcome> {
+    const record = this.#records.get(faultId);
+    if (!record) return Promise.resolve({ faultId, revertedAt: this.#now(), wasActive: false });
+    record.reverting ??= this.#revert(record, cause);
+    return record.reverting;
+  }
+
+  async #revert(record: FaultRecord, cause: RevertCause): Promise<RevertOutcome> {
+    const { faultId, runId } = record.request;
+    const log = this.#log.child({ fault: faultId, runId, type: record.type, container: record.containerName, cause });
+    clearTimeout(record.timer);
+    record.timer = undefined;
+    if (!record.outcome) {
+      record.abort.abort(new FaultlineError(ErrorCode.Aborted, `fault ${faultId} reverted (${cause}) while being injected`));
+    }
+    try {
+      await record.injection;
+    } catch {
+      // Never applied: the driver undid what it had done.
+      if (this.#records.get(faultId) === record) this.#records.delete(faultId);
+      log.info('fault reverted before it was applied');
+      return { faultId, revertedAt: this.#now(), wasActive: false };
+    }
+    try {
+      await record.revertFn?.();
+    } catch (error) {
+      record.reverting = undefined;
+      log.error({ err: error }, 'fault revert failed; the fault may still be in place');
+      throw error;
+    }
+    const revertedAt = this.#now();
+    if (this.#records.get(faultId) === record) this.#records.delete(faultId);
+    if (record.outcome) this.#remember(record.outcome);
+    log.info('fault reverted');
+    if (AUTONOMOUS_CAUSES.has(cause)) this.#notify({ faultId, runId, cause, revertedAt });
+    return { faultId, revertedAt, wasActive: true };
+  }
+
+  /** Reverts every fault (in flight or in place); one failure does not stop the others. */
+  async revertAll(cause: RevertCause): Promise<RevertAllOutcome> {
+    const ids = [...this.#records.keys()];
+    const results = await Promise.allSettled(ids.map((id) => this.revert(id, cause)));
+    const outcome: RevertAllOutcome = { reverted: [], failed: [] };
+    results.forEach((result, index) => {
+      const faultId = ids[index]!;
+      if (result.status === 'fulfilled') outcome.reverted.push(faultId);
+      else outcome.failed.push({ faultId, error: toWireError(result.reason) });
+    });
+    if (ids.length > 0) {
+      this.#log.info({ cause, reverted: outcome.reverted, failed: outcome.failed }, `reverted ${outcome.reverted.length} of ${ids.length} faults`);
+    }
+    return outcome;
+  }
+
+  /** Refuses new faults from now on and reverts every fault (cause `shutdown`). */
+  shutdown(): Promise<RevertAllOutcome> {
+    this.#accepting = false;
+    return this.revertAll('shutdown');
+  }
+
+  /** Stops every timer (after {@link shutdown}, or when giving up at a hard deadline). */
+  dispose(): void {
+    this.#accepting = false;
+    for (const record of this.#records.values()) {
+      clearTimeout(record.timer);
+      record.timer = undefined;
+    }
+  }
+
+  #remember(outcome: InjectOutcome): void {
+    this.#finished.delete(outcome.faultId);
+    this.#finished.set(outcome.faultId, outcome);
+    while (this.#finished.size > this.#rememberFinished) {
+      const oldest = this.#finished.keys().next();
+      if (oldest.done) break;
+      this.#finished.delete(oldest.value);
+    }
+  }
+
+  #notify(notice: RevertNotice): void {
+    try {
+      this.#onReverted(notice);
+    } catch (error) {
+      this.#log.error({ err: error, fault: notice.faultId }, 'could not report a revert');
+    }
+  }
+}

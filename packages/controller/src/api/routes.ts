@@ -1,0 +1,220 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  ErrorCode,
+  FaultlineError,
+  RUN_STATUSES,
+  isFinalStatus,
+  type RunStatus,
+  type RunSummary,
+  type TimelineEvent,
+} from '@faultline/shared';
+import { acceptExperiment } from '../experiments.js';
+import type { Hub } from '../hub/hub.js';
+import { summarize, type JournalWriter } from '../runs/journal.js';
+import type { RunManager } from '../runs/run-manager.js';
+import type { Store } from '../store/store.js';
+import { tokensEqual } from './auth.js';
+import { httpError } from './errors.js';
+
+/** What the routes need. */
+export interface RouteDeps {
+  store: Store;
+  hub: Hub;
+  runs: RunManager;
+  apiToken: string;
+  allowExecProbes: boolean;
+  metrics: () => string;
+}
+
+const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Registers health, metrics and the `/api/v1` routes. */
+export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { store, hub, runs } = deps;
+
+  app.setErrorHandler((error: unknown, request, reply) => {
+    const fastifyError = error as { statusCode?: number; code?: string; message?: string };
+    if (fastifyError.statusCode === 413) {
+      return reply.code(413).send({ error: 'request body too large', code: 'invalid_request', details: [] });
+    }
+    if (!(error instanceof FaultlineError) && fastifyError.statusCode && fastifyError.statusCode < 500) {
+      return reply.code(fastifyError.statusCode).send({ error: fastifyError.message ?? 'bad request', code: ErrorCode.InvalidRequest, details: [] });
+    }
+    const { status, body } = httpError(error);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, code: ErrorCode.NotFound, details: [] }),
+  );
+
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/metrics', (_request, reply) => reply.type('text/plain; version=0.0.4').send(deps.metrics()));
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/api/')) return;
+    const header = request.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (!tokensEqual(token, deps.apiToken)) {
+      await reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'missing or wrong API token: send Authorization: Bearer <token>', code: ErrorCode.Unauthorized, details: [] });
+    }
+  });
+
+  app.get('/api/v1/agents', () => hub.agents());
+
+  app.get('/api/v1/experiments', () =>
+    store.listExperiments().map((e) => ({
+      name: e.name,
+      description: e.manifest.metadata.description ?? null,
+      labels: e.manifest.metadata.labels ?? {},
+      origin: e.origin,
+      updatedAt: e.updatedAt,
+      schedule: e.manifest.spec.schedule ?? null,
+    })),
+  );
+
+  app.get<{ Params: { name: string } }>('/api/v1/experiments/:name', (request) => {
+    const experiment = store.getExperiment(request.params.name);
+    if (!experiment) throw notFound('experiment', request.params.name);
+    return { name: experiment.name, origin: experiment.origin, updatedAt: experiment.updatedAt, source: experiment.source, manifest: experiment.manifest };
+  });
+
+  app.put<{ Params: { name: string } }>('/api/v1/experiments/:name', (request, reply) => {
+    const name = checkName(request.params.name);
+    const text = bodyText(request);
+    const manifest = acceptExperiment(text, deps.allowExecProbes, name);
+    const existed = store.getExperiment(name) !== undefined;
+    const json = (request.headers['content-type'] ?? '').includes('json');
+    store.putExperiment({ name, source: text, format: json ? 'json' : 'yaml', origin: 'api', manifest });
+    return reply.code(existed ? 200 : 201).send({ name, created: !existed });
+  });
+
+  app.delete<{ Params: { name: string } }>('/api/v1/experiments/:name', (request, reply) => {
+    if (!store.deleteExperiment(request.params.name)) throw notFound('experiment', request.params.name);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { name: string } }>('/api/v1/experiments/:name/runs', (request, reply) => {
+    const experiment = store.getExperiment(request.params.name);
+    if (!experiment) throw notFound('experiment', request.params.name);
+    const body = jsonBody(request);
+    const dryRun = body.dryRun ?? false;
+    if (typeof dryRun !== 'boolean') throw invalid('dryRun', 'must be true or false');
+    const journal = runs.start(experiment.manifest, { dryRun, trigger: 'manual' });
+    return reply.code(202).send({ id: journal.id, status: journal.status });
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/v1/runs', (request) => {
+    const { experiment, status, limit } = request.query;
+    if (status !== undefined && !RUN_STATUSES.includes(status as RunStatus)) {
+      throw invalid('status', `must be one of ${RUN_STATUSES.join(', ')}`);
+    }
+    const parsedLimit = limit === undefined ? undefined : Number(limit);
+    if (parsedLimit !== undefined && (!Number.isInteger(parsedLimit) || parsedLimit < 1 || parsedLimit > 1000)) {
+      throw invalid('limit', 'must be an integer from 1 to 1000');
+    }
+    const query: { experiment?: string; status?: RunStatus; limit?: number } = {};
+    if (experiment !== undefined) query.experiment = experiment;
+    if (status !== undefined) query.status = status as RunStatus;
+    if (parsedLimit !== undefined) query.limit = parsedLimit;
+    return store.listRuns(query);
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/runs/:id', (request) => {
+    const live = runs.live(request.params.id);
+    if (live) return live.journal;
+    const journal = store.getRun(request.params.id);
+    if (!journal) throw notFound('run', request.params.id);
+    return journal;
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/runs/:id/abort', (request, reply) => {
+    const body = jsonBody(request);
+    const reason = body.reason ?? 'aborted by a user';
+    if (typeof reason !== 'string' || reason.length > 1000) throw invalid('reason', 'must be a string of at most 1000 characters');
+    runs.abort(request.params.id, reason);
+    return reply.code(202).send({ id: request.params.id, status: 'aborting' });
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/runs/:id/events', (request, reply) => {
+    const live = runs.live(request.params.id);
+    const journal = live?.journal ?? store.getRun(request.params.id);
+    if (!journal) throw notFound('run', request.params.id);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const send = (event: string, data: unknown): void => {
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    journal.timeline.forEach((entry, seq) => send('timeline', { ...entry, seq }));
+    if (!live || isFinalStatus(journal.status)) {
+      send('end', summarize(journal));
+      res.end();
+      return;
+    }
+    streamLive(live, request, send, () => res.end());
+  });
+}
+
+function streamLive(
+  live: JournalWriter,
+  request: FastifyRequest,
+  send: (event: string, data: unknown) => void,
+  end: () => void,
+): void {
+  const onTimeline = (entry: TimelineEvent & { seq: number }): void => send('timeline', entry);
+  const onEnd = (summary: RunSummary): void => {
+    cleanup();
+    send('end', summary);
+    end();
+  };
+  const keepAlive = setInterval(() => request.raw.socket.write(': keep-alive\n\n'), 15_000);
+  const cleanup = (): void => {
+    clearInterval(keepAlive);
+    live.off('timeline', onTimeline);
+    live.off('end', onEnd);
+  };
+  live.on('timeline', onTimeline);
+  live.on('end', onEnd);
+  request.raw.on('close', cleanup);
+}
+
+function notFound(kind: string, name: string): FaultlineError {
+  return new FaultlineError(ErrorCode.NotFound, `${kind} ${JSON.stringify(name)} does not exist`);
+}
+
+function invalid(path: string, message: string): FaultlineError {
+  return new FaultlineError(ErrorCode.InvalidRequest, `${path}: ${message}`, { details: [{ path, message }] });
+}
+
+function checkName(name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw invalid('name', "use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit");
+  }
+  return name;
+}
+
+function bodyText(request: FastifyRequest): string {
+  const body = request.body;
+  if (typeof body === 'string') return body;
+  if (Buffer.isBuffer(body)) return body.toString('utf8');
+  if (body === undefined || body === null) throw invalid('body', 'send the manifest as YAML or JSON');
+  return JSON.stringify(body);
+}
+
+function jsonBody(request: FastifyRequest): Record<string, unknown> {
+  const text = request.body === undefined || request.body === null ? '' : bodyText(request);
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw invalid('body', `not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('body', 'expected a JSON object');
+  return value as Record<string, unknown>;
+}
+

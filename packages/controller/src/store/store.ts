@@ -1,0 +1,370 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { FaultlineError, ErrorCode, type Experiment, type RunJournal, type RunStatus, type RunSummary, type RunTrigger } from '@faultline/shared';
+
+/** Name of the database file inside the data directory. */
+export const DB_FILE = 'faultline.db';
+
+/** Default and maximum page sizes of {@link Store.listRuns}. */
+export const RUN_LIST_DEFAULT_LIMIT = 50;
+export const RUN_LIST_MAX_LIMIT = 1000;
+
+/** How long a writer waits for a lock held by another connection before failing. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** Where an experiment came from: the `--experiments` directory or `PUT /api/v1/experiments/{name}`. */
+export type ExperimentOrigin = 'file' | 'api';
+/** The syntax of a manifest's source text. */
+export type ManifestFormat = 'yaml' | 'json';
+
+/** An experiment to store. */
+export interface ExperimentInput {
+  name: string;
+  /** The text as written by the user, kept so it can be served back unchanged. */
+  source: string;
+  format: ManifestFormat;
+  origin: ExperimentOrigin;
+  /** The validated manifest, defaults applied. */
+  manifest: Experiment;
+}
+
+/** A stored experiment. */
+export interface StoredExperiment {
+  name: string;
+  source: string;
+  format: ManifestFormat;
+  origin: ExperimentOrigin;
+  manifest: Experiment;
+  /** Epoch ms of the last put. */
+  updatedAt: number;
+}
+
+/** Filters of {@link Store.listRuns}. */
+export interface RunListQuery {
+  experiment?: string;
+  status?: RunStatus;
+  /** Default 50, at most 1000. */
+  limit?: number;
+}
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` holds how many have run.
+ * Append only: never edit a migration that has shipped.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE experiments (
+    name       TEXT PRIMARY KEY,
+    source     TEXT NOT NULL,
+    format     TEXT NOT NULL CHECK (format IN ('yaml', 'json')),
+    origin     TEXT NOT NULL CHECK (origin IN ('file', 'api')),
+    manifest   TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE runs (
+    id         TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    reason     TEXT,
+    dry_run    INTEGER NOT NULL,
+    trigger    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    ended_at   INTEGER,
+    journal    TEXT NOT NULL
+  );
+  CREATE INDEX runs_created ON runs (created_at DESC);
+  CREATE INDEX runs_experiment_created ON runs (experiment, created_at DESC);
+  CREATE INDEX runs_status ON runs (status);
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
+];
+
+interface ExperimentRow {
+  name: string;
+  source: string;
+  format: ManifestFormat;
+  origin: ExperimentOrigin;
+  manifest: string;
+  updated_at: number;
+}
+
+interface RunSummaryRow {
+  id: string;
+  experiment: string;
+  status: RunStatus;
+  reason: string | null;
+  dry_run: number;
+  trigger: RunTrigger;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+}
+
+interface RunParams {
+  id: string;
+  experiment: string;
+  status: RunStatus;
+  reason: string | null;
+  dry_run: number;
+  trigger: RunTrigger;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  journal: string;
+}
+
+const SUMMARY_COLUMNS = 'id, experiment, status, reason, dry_run, trigger, created_at, started_at, ended_at';
+
+/**
+ * The controller's embedded SQLite store (`<dataDir>/faultline.db`): experiments, run journals and
+ * settings such as the halt state. Synchronous, like better-sqlite3 itself; one instance per process.
+ */
+export class Store {
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #stmt: ReturnType<typeof prepareStatements>;
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.#db = db;
+    this.#stmt = prepareStatements(db);
+  }
+
+  /** Opens (creating if needed) the store in `dataDir`, which is created with mode 0700. */
+  static open(dataDir: string): Store {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const path = join(dataDir, DB_FILE);
+    // Journals hold manifests and probe output: create the file private; SQLite gives the -wal and
+    // -shm files the same permissions as the database file.
+    closeSync(openSync(path, 'a', 0o600));
+    const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      // NORMAL is durable across process crashes in WAL mode; only a power loss may drop the last commits.
+      db.pragma('synchronous = NORMAL');
+      migrate(db, path);
+      return new Store(path, db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /** True until {@link close} is called. */
+  get isOpen(): boolean {
+    return this.#db.open;
+  }
+
+  /** Closes the database; safe to call more than once. */
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  // --- experiments -------------------------------------------------------------------------------
+
+  /** Creates or replaces an experiment. */
+  putExperiment(input: ExperimentInput): StoredExperiment {
+    const updatedAt = Date.now();
+    this.#stmt.putExperiment.run({
+      name: input.name,
+      source: input.source,
+      format: input.format,
+      origin: input.origin,
+      manifest: JSON.stringify(input.manifest),
+      updated_at: updatedAt,
+    });
+    return { ...input, updatedAt };
+  }
+
+  /** One experiment, or undefined. */
+  getExperiment(name: string): StoredExperiment | undefined {
+    const row = this.#stmt.getExperiment.get(name) as ExperimentRow | undefined;
+    return row ? experimentFromRow(row) : undefined;
+  }
+
+  /** Every experiment, by name. */
+  listExperiments(): StoredExperiment[] {
+    return (this.#stmt.listExperiments.all() as ExperimentRow[]).map(experimentFromRow);
+  }
+
+  /** Removes an experiment; false when there was none. Its runs stay. */
+  deleteExperiment(name: string): boolean {
+    return this.#stmt.deleteExperiment.run(name).changes > 0;
+  }
+
+  // --- runs --------------------------------------------------------------------------------------
+
+  /** Stores a new run; throws a `conflict` error if the id exists. */
+  insertRun(journal: RunJournal): void {
+    try {
+      this.#stmt.insertRun.run(runParams(journal));
+    } catch (error) {
+      if (isSqliteError(error, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
+        throw new FaultlineError(ErrorCode.Conflict, `run ${journal.id} already exists`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Writes the whole journal, inserting it if it is new. */
+  saveRun(journal: RunJournal): void {
+    this.#stmt.saveRun.run(runParams(journal));
+  }
+
+  /** One run's journal, or undefined. */
+  getRun(id: string): RunJournal | undefined {
+    const row = this.#stmt.getRun.get(id) as { journal: string } | undefined;
+    return row ? (JSON.parse(row.journal) as RunJournal) : undefined;
+  }
+
+  /** Run summaries, newest first. */
+  listRuns(query: RunListQuery = {}): RunSummary[] {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: clampLimit(query.limit) };
+    if (query.experiment !== undefined) {
+      where.push('experiment = @experiment');
+      params.experiment = query.experiment;
+    }
+    if (query.status !== undefined) {
+      where.push('status = @status');
+      params.status = query.status;
+    }
+    const sql =
+      `SELECT ${SUMMARY_COLUMNS} FROM runs` +
+      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+      // rowid breaks ties between runs created in the same millisecond: later insert, newer run.
+      ' ORDER BY created_at DESC, rowid DESC LIMIT @limit';
+    return (this.#db.prepare(sql).all(params) as RunSummaryRow[]).map(summaryFromRow);
+  }
+
+  /** Journals of runs left pending or running, e.g. by a crash; oldest first. */
+  interruptedRuns(): RunJournal[] {
+    return (this.#stmt.interruptedRuns.all() as { journal: string }[]).map((row) => JSON.parse(row.journal) as RunJournal);
+  }
+
+  // --- settings ----------------------------------------------------------------------------------
+
+  /** A setting's value, or undefined. */
+  getSetting(key: string): string | undefined {
+    const row = this.#stmt.getSetting.get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  /** Sets a setting. */
+  setSetting(key: string, value: string): void {
+    this.#stmt.setSetting.run(key, value);
+  }
+
+  /** Removes a setting; a missing key is fine. */
+  deleteSetting(key: string): void {
+    this.#stmt.deleteSetting.run(key);
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    putExperiment: db.prepare(
+      `INSERT INTO experiments (name, source, format, origin, manifest, updated_at)
+       VALUES (@name, @source, @format, @origin, @manifest, @updated_at)
+       ON CONFLICT (name) DO UPDATE SET source = excluded.source, format = excluded.format,
+         origin = excluded.origin, manifest = excluded.manifest, updated_at = excluded.updated_at`,
+    ),
+    getExperiment: db.prepare('SELECT * FROM experiments WHERE name = ?'),
+    listExperiments: db.prepare('SELECT * FROM experiments ORDER BY name'),
+    deleteExperiment: db.prepare('DELETE FROM experiments WHERE name = ?'),
+    insertRun: db.prepare(
+      `INSERT INTO runs (${SUMMARY_COLUMNS}, journal)
+       VALUES (@id, @experiment, @status, @reason, @dry_run, @trigger, @created_at, @started_at, @ended_at, @journal)`,
+    ),
+    saveRun: db.prepare(
+      `INSERT INTO runs (${SUMMARY_COLUMNS}, journal)
+       VALUES (@id, @experiment, @status, @reason, @dry_run, @trigger, @created_at, @started_at, @ended_at, @journal)
+       ON CONFLICT (id) DO UPDATE SET experiment = excluded.experiment, status = excluded.status,
+         reason = excluded.reason, dry_run = excluded.dry_run, trigger = excluded.trigger,
+         created_at = excluded.created_at, started_at = excluded.started_at, ended_at = excluded.ended_at,
+         journal = excluded.journal`,
+    ),
+    getRun: db.prepare('SELECT journal FROM runs WHERE id = ?'),
+    interruptedRuns: db.prepare(
+      "SELECT journal FROM runs WHERE status IN ('pending', 'running') ORDER BY created_at ASC, rowid ASC",
+    ),
+    getSetting: db.prepare('SELECT value FROM settings WHERE key = ?'),
+    setSetting: db.prepare(
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
+    deleteSetting: db.prepare('DELETE FROM settings WHERE key = ?'),
+  };
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new FaultlineError(
+      ErrorCode.Internal,
+      `${path} has schema version ${current}, but this Faultline knows only up to ${MIGRATIONS.length}: ` +
+        'it was written by a newer version; upgrade Faultline or use another --data directory',
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    const sql = MIGRATIONS[version] ?? '';
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}
+
+function runParams(journal: RunJournal): RunParams {
+  return {
+    id: journal.id,
+    experiment: journal.experiment,
+    status: journal.status,
+    reason: journal.reason,
+    dry_run: journal.dryRun ? 1 : 0,
+    trigger: journal.trigger,
+    created_at: journal.createdAt,
+    started_at: journal.startedAt,
+    ended_at: journal.endedAt,
+    journal: JSON.stringify(journal),
+  };
+}
+
+function summaryFromRow(row: RunSummaryRow): RunSummary {
+  return {
+    id: row.id,
+    experiment: row.experiment,
+    status: row.status,
+    reason: row.reason,
+    dryRun: row.dry_run === 1,
+    trigger: row.trigger,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+  };
+}
+
+function experimentFromRow(row: ExperimentRow): StoredExperiment {
+  return {
+    name: row.name,
+    source: row.source,
+    format: row.format,
+    origin: row.origin,
+    manifest: JSON.parse(row.manifest) as Experiment,
+    updatedAt: row.updated_at,
+  };
+}
+
+function clampLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return RUN_LIST_DEFAULT_LIMIT;
+  return Math.min(RUN_LIST_MAX_LIMIT, Math.max(1, Math.floor(limit)));
+}
+
+function isSqliteError(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === code;
+}
