@@ -22,7 +22,7 @@ spec:
 `;
 
 const BAD: Record<string, { text: string; path: string; line: number; message: RegExp }> = {
-  'yaml-syntax': { text: GOOD.replace('labels: {app: web}', 'labels: {app: web'), path: '', line: 9, message: /YAML syntax error/ },
+  'yaml-syntax': { text: GOOD.replace('labels: {app: web}', 'labels: {app: web'), path: '', line: 10, message: /YAML syntax error/ },
   'unknown-fault': { text: GOOD.replace('network-latency', 'network-explode'), path: 'spec.method.0.fault', line: 11, message: /unknown fault type/ },
   'negative-duration': { text: GOOD.replace('30s', '-30s'), path: 'spec.method.0.duration', line: 13, message: /negative/ },
   'undefined-target': { text: GOOD.replace('target: web', 'target: db'), path: 'spec.method.0.target', line: 12, message: /not defined/ },

@@ -50,8 +50,12 @@ describe('crash safety (real processes, real Docker)', () => {
     // The ledger recovery ran before the agent connected: by now the namespace is clean.
     expect(await namespaceLeftovers(web.pid)).toEqual([]);
     expect(await proxyPids(faultId)).toEqual([]);
-    const recovered = agent.process.stdout.join('\n');
-    expect(recovered).toMatch(/recover/i);
+    // Order in the agent's own log: the leftover is reverted before it connects (SPEC §7.3).
+    const lines = agent.process.stdout;
+    const revertedAt = lines.findIndex((line) => line.includes('leftover fault reverted') && line.includes(faultId));
+    const connectingAt = lines.findIndex((line) => line.includes('connecting to the controller'));
+    expect(revertedAt).toBeGreaterThanOrEqual(0);
+    expect(revertedAt).toBeLessThan(connectingAt);
     const after = await measureLatency(web.url, { samples: 10 });
     expect(after.errors).toBe(0);
     expect(after.median).toBeLessThan(baseline.median + 30);

@@ -53,8 +53,8 @@ export interface AgentOptions {
   closeTimeoutMs?: number;
   /** Reconnection delays. Default 250 ms doubling to 10 s, full jitter; at least 5 s after a refused token. */
   reconnect?: BackoffOptions;
-  /** First retry delay after a failed deadline revert. Default 5000 ms. */
-  deadlineRetryMs?: number;
+  /** First retry delay after a failed revert (doubling up to 60 s). Default 5000 ms. */
+  revertRetryMs?: number;
 }
 
 /** A leftover fault that could not be reverted at start-up. */
@@ -146,7 +146,7 @@ export function createAgent(options: AgentOptions): Agent {
     drivers: registry,
     context,
     log: options.logger.child({ component: 'fault-manager' }),
-    ...(options.deadlineRetryMs === undefined ? {} : { deadlineRetryMs: options.deadlineRetryMs }),
+    ...(options.revertRetryMs === undefined ? {} : { retryMs: options.revertRetryMs }),
     onReverted: (notice) => {
       const message = { type: 'reverted', faultId: notice.faultId, revertedAt: notice.revertedAt, cause: notice.cause } as const;
       connection.notify(notice.error ? { ...message, error: notice.error } : message);

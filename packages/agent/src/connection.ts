@@ -113,6 +113,12 @@ export class Backoff {
 }
 
 const CLOSE_GRACE_MS = 2000;
+/**
+ * The backoff is reset by a welcome, but only once that connection has lasted this long: a controller
+ * that welcomes and then drops the agent at once (e.g. two agents fighting over one name) must not
+ * be hammered with reconnections.
+ */
+const STABLE_CONNECTION_MS = 5000;
 
 /**
  * The agent's link to its controller: connects with the agent token, says hello, answers the
@@ -135,6 +141,7 @@ export class ControllerConnection {
   #leaseTimer: NodeJS.Timeout | undefined;
   #lastFrameAt: number | undefined;
   #failures = 0;
+  #welcomedAt = 0;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
@@ -260,6 +267,8 @@ export class ControllerConnection {
   }
 
   #onDisconnected(wasReady: boolean, code: number, reason: string, status: number | undefined, error: Error | undefined): void {
+    const lastedMs = Date.now() - this.#welcomedAt;
+    if (wasReady && lastedMs >= STABLE_CONNECTION_MS) this.#backoff.reset();
     let delay = this.#backoff.next();
     this.#failures += 1;
     const context = { url: this.url, attempt: this.#failures, retryInMs: delay };
@@ -272,12 +281,17 @@ export class ControllerConnection {
       );
     } else if (status !== undefined) {
       this.#log.error({ ...context, status }, `the controller answered the WebSocket upgrade with HTTP ${status}: check --controller (is it a Faultline controller of the same version?)`);
+    } else if (wasReady && lastedMs < STABLE_CONNECTION_MS) {
+      this.#log.warn(
+        { ...context, code, reason, lastedMs },
+        `the controller dropped the connection ${lastedMs} ms after welcoming it; reconnecting with backoff (is another agent using the name ${this.#options.hello().name}?)`,
+      );
     } else if (wasReady) {
       this.#log.warn({ ...context, code, reason }, 'lost the connection to the controller; reconnecting');
     } else if (error) {
       // Connection refused while the controller is down is expected: say it once loudly, then quietly.
       const level = this.#failures <= 1 || this.#failures % 20 === 0 ? 'warn' : 'debug';
-      this.#log[level]({ ...context, err: { message: errorMessage(error) } }, 'cannot reach the controller; retrying');
+      this.#log[level]({ ...context, error: errorMessage(error) }, 'cannot reach the controller; retrying');
     } else {
       this.#log.warn({ ...context, code, reason }, 'the controller closed the connection; reconnecting');
     }
@@ -401,7 +415,7 @@ export class ControllerConnection {
       ws.close(1002, 'protocol version mismatch');
       return;
     }
-    this.#backoff.reset();
+    this.#welcomedAt = Date.now();
     const reconnected = this.#failures > 0;
     this.#failures = 0;
     this.#welcomed = ws;

@@ -84,8 +84,8 @@ export interface FaultManagerOptions {
   log: Logger;
   /** Called for each revert the agent did on its own (causes `deadline`, `lease`, `shutdown`). */
   onReverted?: (notice: RevertNotice) => void;
-  /** First retry delay after a failed deadline revert; doubles up to 60 s. Default 5000. */
-  deadlineRetryMs?: number;
+  /** First retry delay after a failed revert; doubles up to 60 s. Default 5000. */
+  retryMs?: number;
   /** How many finished faults are remembered so that a repeated inject is answered, not redone. Default 1000. */
   rememberFinished?: number;
   /** Clock, for tests. Default `Date.now`. */
@@ -97,7 +97,7 @@ const AUTONOMOUS_CAUSES: ReadonlySet<RevertCause> = new Set<RevertCause>(['deadl
 
 /** setTimeout's limit: a longer delay fires at once, so long deadlines are re-armed in steps. */
 const MAX_TIMER_MS = 2_147_483_647;
-const MAX_DEADLINE_RETRY_MS = 60_000;
+const MAX_RETRY_MS = 60_000;
 
 interface FaultRecord {
   readonly request: InjectRequest;
@@ -110,7 +110,8 @@ interface FaultRecord {
   outcome?: InjectOutcome;
   timer?: NodeJS.Timeout;
   reverting?: Promise<RevertOutcome>;
-  deadlineFailures: number;
+  /** Failed revert attempts so far. */
+  revertFailures: number;
 }
 
 /** The part of a zod schema used here (the agent does not depend on zod itself). */
@@ -172,7 +173,7 @@ export class FaultManager {
   readonly #ctx: FaultContext;
   readonly #log: Logger;
   readonly #onReverted: (notice: RevertNotice) => void;
-  readonly #deadlineRetryMs: number;
+  readonly #retryMs: number;
   readonly #rememberFinished: number;
   readonly #now: () => number;
   readonly #records = new Map<string, FaultRecord>();
@@ -185,7 +186,7 @@ export class FaultManager {
     this.#ctx = options.context;
     this.#log = options.log;
     this.#onReverted = options.onReverted ?? (() => undefined);
-    this.#deadlineRetryMs = options.deadlineRetryMs ?? 5000;
+    this.#retryMs = options.retryMs ?? 5000;
     this.#rememberFinished = options.rememberFinished ?? 1000;
     this.#now = options.now ?? Date.now;
   }
@@ -256,7 +257,7 @@ export class FaultManager {
       abort: new AbortController(),
       injection: Promise.resolve(undefined as never),
       containerName: request.containerId.slice(0, 12),
-      deadlineFailures: 0,
+      revertFailures: 0,
     };
   }
 
@@ -305,7 +306,7 @@ export class FaultManager {
       } else {
         log.info({ container: container.name, deadline: new Date(outcome.deadline ?? 0).toISOString() }, 'fault applied');
         // A revert that arrived during the injection takes it from here.
-        if (!record.reverting) this.#armDeadline(record, outcome.deadline ?? appliedAt);
+        if (!record.reverting) this.#armTimer(record, outcome.deadline ?? appliedAt, 'deadline');
       }
       return outcome;
     } catch (error) {
@@ -335,32 +336,40 @@ export class FaultManager {
     }
   }
 
-  #armDeadline(record: FaultRecord, at: number): void {
+  /** Reverts the fault with `cause` at epoch ms `at`, unless something reverts it first. */
+  #armTimer(record: FaultRecord, at: number, cause: RevertCause): void {
     clearTimeout(record.timer);
     const delay = Math.max(0, at - this.#now());
     record.timer = setTimeout(
       () => {
         record.timer = undefined;
-        if (this.#now() < at) this.#armDeadline(record, at);
-        else this.#onDeadline(record);
+        if (this.#now() < at) this.#armTimer(record, at, cause);
+        else this.#onTimer(record, cause);
       },
       Math.min(delay, MAX_TIMER_MS),
     );
   }
 
-  #onDeadline(record: FaultRecord): void {
+  #onTimer(record: FaultRecord, cause: RevertCause): void {
     if (this.#records.get(record.request.faultId) !== record || record.reverting) return;
-    this.#log.info({ fault: record.request.faultId, container: record.containerName }, 'fault deadline reached: reverting it without waiting for the controller');
-    this.revert(record.request.faultId, 'deadline').catch((error: unknown) => {
-      record.deadlineFailures += 1;
-      const retryMs = Math.min(MAX_DEADLINE_RETRY_MS, this.#deadlineRetryMs * 2 ** (record.deadlineFailures - 1));
-      this.#log.error(
-        { err: error, fault: record.request.faultId, container: record.containerName, retryMs },
-        'could not revert a fault at its deadline; retrying',
-      );
-      this.#notify({ faultId: record.request.faultId, runId: record.request.runId, cause: 'deadline', revertedAt: this.#now(), error: toWireError(error) });
-      if (this.#records.get(record.request.faultId) === record && !record.reverting) this.#armDeadline(record, this.#now() + retryMs);
-    });
+    const what = cause === 'deadline' && record.revertFailures === 0 ? 'fault deadline reached' : `retrying a failed revert (${cause})`;
+    this.#log.info({ fault: record.request.faultId, container: record.containerName, cause }, `${what}: reverting it without waiting for the controller`);
+    // A failure is logged, reported and retried by #revert.
+    this.revert(record.request.faultId, cause).catch(() => undefined);
+  }
+
+  /**
+   * After a failed revert the fault is still held: try again later on the agent's own. A revert the
+   * agent started itself is retried with backoff; one the controller asked for falls back to the
+   * fault's deadline (or the backoff, if that has passed).
+   */
+  #scheduleRetry(record: FaultRecord, cause: RevertCause): void {
+    if (!this.#accepting && cause !== 'shutdown') return;
+    record.revertFailures += 1;
+    const retryMs = Math.min(MAX_RETRY_MS, this.#retryMs * 2 ** (record.revertFailures - 1));
+    const retryAt = this.#now() + retryMs;
+    if (AUTONOMOUS_CAUSES.has(cause)) this.#armTimer(record, retryAt, cause);
+    else this.#armTimer(record, Math.max(record.outcome?.deadline ?? retryAt, retryAt), 'deadline');
   }
 
   /**
@@ -395,7 +404,9 @@ export class FaultManager {
       await record.revertFn?.();
     } catch (error) {
       record.reverting = undefined;
-      log.error({ err: error }, 'fault revert failed; the fault may still be in place');
+      log.error({ err: error, failures: record.revertFailures + 1 }, 'fault revert failed; the fault may still be in place: retrying later');
+      if (AUTONOMOUS_CAUSES.has(cause)) this.#notify({ faultId, runId, cause, revertedAt: this.#now(), error: toWireError(error) });
+      if (this.#records.get(faultId) === record) this.#scheduleRetry(record, cause);
       throw error;
     }
     const revertedAt = this.#now();

@@ -133,7 +133,7 @@ export function fakeDriver(host: FakeHost, type: string, kind: 'sustained' | 'in
         artifacts: {},
         deadline: order.durationMs === null ? null : Date.now() + order.durationMs,
       });
-      if (behaviour.injectDelayMs) {
+      if (behaviour.injectDelayMs && !signal.aborted) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, behaviour.injectDelayMs);
           signal.addEventListener('abort', () => {
@@ -277,7 +277,7 @@ export class FakeController {
   async url(): Promise<string> {
     await this.#ready;
     const address = this.#wss.address();
-    if (typeof address === 'string') throw new Error('unexpected address');
+    if (address === null || typeof address === 'string') throw new Error('unexpected address');
     return `http://127.0.0.1:${address.port}`;
   }
 

@@ -136,6 +136,9 @@ function basicMetrics(hub: Hub, runs: RunManager): string {
     '# HELP faultline_faults_active Faults applied and not yet reverted, as agents report.',
     '# TYPE faultline_faults_active gauge',
     `faultline_faults_active ${faults}`,
+    '# HELP faultline_halted 1 while a halt is in force.',
+    '# TYPE faultline_halted gauge',
+    `faultline_halted ${runs.halted() ? 1 : 0}`,
     '',
   ].join('\n');
 }

@@ -139,6 +139,20 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return reply.code(202).send({ id: request.params.id, status: 'aborting' });
   });
 
+  app.post('/api/v1/halt', async (request) => {
+    const body = jsonBody(request);
+    const reason = body.reason ?? 'halted by a user';
+    if (typeof reason !== 'string' || reason.length > 1000) throw invalid('reason', 'must be a string of at most 1000 characters');
+    return runs.halt(reason);
+  });
+
+  app.post('/api/v1/resume', () => ({ resumed: runs.resume(), halted: false }));
+
+  app.get('/api/v1/halt', () => {
+    const halt = runs.halted();
+    return halt ? { halted: true, ...halt } : { halted: false };
+  });
+
   app.get<{ Params: { id: string } }>('/api/v1/runs/:id/events', (request, reply) => {
     const live = runs.live(request.params.id);
     const journal = live?.journal ?? store.getRun(request.params.id);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ErrorCode, FaultlineError, type Experiment, type RunJournal, type RunTrigger } from '@faultline/shared';
+import { ErrorCode, FaultlineError, errorMessage, type Experiment, type RunJournal, type RunTrigger } from '@faultline/shared';
 import type { Hub } from '../hub/hub.js';
 import type { Store } from '../store/store.js';
 import { JournalWriter } from './journal.js';
@@ -57,9 +57,57 @@ export class RunManager {
     return ids;
   }
 
+  /** The halt in force, if any (kept in the store, so it survives restarts). */
+  halted(): HaltState | undefined {
+    const raw = this.options.store.getSetting(HALT_KEY);
+    return raw === undefined ? undefined : (JSON.parse(raw) as HaltState);
+  }
+
+  /**
+   * Halts: refuses new runs until {@link resume}, aborts every live run (reverting its faults), and tells every
+   * connected agent to revert everything. Answers once agents confirmed or `agentTimeoutMs` passed.
+   */
+  async halt(reason: string, agentTimeoutMs = 5000): Promise<HaltResult> {
+    const state: HaltState = { reason, at: Date.now() };
+    this.options.store.setSetting(HALT_KEY, JSON.stringify(state));
+    this.log.warn({ reason }, 'HALT: aborting every run and reverting every fault');
+    const runs = [...this.active.values()];
+    for (const run of runs) run.abort('aborted', `halted: ${reason}`);
+    const agents = this.options.hub.connected();
+    const answers = await Promise.allSettled(agents.map((agent) => this.options.hub.revertAll(agent.name, `halt: ${reason}`, agentTimeoutMs)));
+    const confirmed: string[] = [];
+    const unconfirmed: { agent: string; error: string }[] = [];
+    answers.forEach((answer, index) => {
+      const agent = agents[index]!.name;
+      if (answer.status === 'rejected') unconfirmed.push({ agent, error: errorMessage(answer.reason) });
+      else if (answer.value.failed.length > 0) {
+        unconfirmed.push({ agent, error: answer.value.failed.map((f) => `${f.faultId}: ${f.error.message}`).join('; ') });
+      } else confirmed.push(agent);
+    });
+    for (const view of this.options.hub.agents()) {
+      if (!view.connected && view.activeFaults > 0) {
+        unconfirmed.push({ agent: view.name, error: 'not connected: it reverts its faults itself when its lease expires' });
+      }
+    }
+    await Promise.race([Promise.allSettled(runs.map((run) => run.done)), delay(agentTimeoutMs)]);
+    return { halted: true, reason, at: state.at, abortedRuns: runs.map((run) => run.id), confirmed, unconfirmed };
+  }
+
+  /** Lifts a halt; returns false when none was in force. */
+  resume(): boolean {
+    const was = this.halted() !== undefined;
+    this.options.store.deleteSetting(HALT_KEY);
+    if (was) this.log.warn('halt lifted: runs are accepted again');
+    return was;
+  }
+
   /** Starts a run and returns its journal at once; the run goes on in the background. */
   start(experiment: Experiment, options: { dryRun: boolean; trigger: RunTrigger }): RunJournal {
     if (!this.accepting) throw new FaultlineError(ErrorCode.Conflict, 'the controller is shutting down and accepts no new runs');
+    const halt = this.halted();
+    if (halt) {
+      throw new FaultlineError(ErrorCode.Halted, `Faultline is halted (${halt.reason}); no run starts until POST /api/v1/resume (faultline resume)`);
+    }
     const now = Date.now();
     const journal: RunJournal = {
       id: newRunId(now),
@@ -133,6 +181,26 @@ export class RunManager {
     ]);
     clearTimeout(timer);
   }
+}
+
+const HALT_KEY = 'halt';
+
+/** A halt in force. */
+export interface HaltState {
+  reason: string;
+  at: number;
+}
+
+/** The answer to a halt. */
+export interface HaltResult extends HaltState {
+  halted: true;
+  abortedRuns: string[];
+  confirmed: string[];
+  unconfirmed: { agent: string; error: string }[];
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function newRunId(now: number): string {

@@ -210,6 +210,18 @@ export class Run {
           `target ${name}: no running container matches ${JSON.stringify(target.containers)} on ${agents.length} agent(s); nothing was injected`,
         );
       }
+      // Refuse before anything is injected if a chosen agent cannot do a fault this target gets.
+      const faults = new Set(this.experiment.spec.method.flatMap((step) => ('fault' in step && step.target === name ? [step.fault] : [])));
+      for (const agent of new Set(chosen.map((c) => c.agent))) {
+        const session = agents.find((a) => a.name === agent);
+        const missing = [...faults].filter((fault) => !session?.hello.capabilities.faults.includes(fault));
+        if (missing.length > 0) {
+          throw new FaultlineError(
+            ErrorCode.Unsupported,
+            `target ${name}: agent ${agent} does not support ${missing.join(', ')} (it supports ${session?.hello.capabilities.faults.join(', ') || 'nothing'}); nothing was injected`,
+          );
+        }
+      }
       plan[name] = chosen;
       this.writer.event(
         'info',
@@ -377,6 +389,9 @@ export class Run {
         if (!record) return;
         try {
           const reply = await this.deps.hub.revert(record.agent, faultId);
+          this.active.delete(faultId);
+          // The agent may have reverted it on its own at the same moment (deadline); report it once.
+          if (record.revertedAt !== null) return;
           record.revertedAt = reply.revertedAt;
           record.revertCause = reply.cause;
           this.active.delete(faultId);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isDuration, parseDuration } from '../duration.js';
 import { DurationSchema, PortSchema } from './common.js';
 
 const PortsSchema = z.array(PortSchema).min(1).describe('TCP ports the fault applies to; default all (or the exposed ports)');
@@ -111,7 +112,9 @@ function sustainedStep<T extends FaultType, P extends z.ZodObject>(type: T, para
     .object({
       fault: z.literal(type),
       ...stepBase,
-      duration: DurationSchema.describe('How long the fault holds before it is reverted'),
+      duration: DurationSchema.refine((text) => !isDuration(text) || parseDuration(text) > 0, {
+        error: 'a sustained fault needs a duration above 0, e.g. 30s',
+      }).describe('How long the fault holds before it is reverted'),
       background: z.boolean().default(false).describe('Start the next step at once'),
       params: params.prefault({} as z.input<P>),
     })
