@@ -10,6 +10,7 @@ import {
   formatDuration,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
+  runNetworkProbe,
   toWireError,
   type AgentMessage,
   type ControllerMessage,
@@ -391,6 +392,21 @@ export class ControllerConnection {
         } catch (error) {
           this.#replyError(ws, message.id, error, 'revert-all');
         }
+        return;
+      }
+      case 'probe': {
+        // Steady-state probe from this agent's host (`from: {agents: ...}`); network probes only, never a command.
+        const started = performance.now();
+        const outcome = await runNetworkProbe(message.probe);
+        const reply: Extract<AgentMessage, { type: 'probe-result' }> = {
+          type: 'probe-result',
+          id: message.id,
+          ok: outcome.ok,
+          output: outcome.output,
+          durationMs: Math.round(performance.now() - started),
+        };
+        if (outcome.error !== undefined) reply.error = outcome.error;
+        this.#reply(ws, reply);
         return;
       }
       case 'error':

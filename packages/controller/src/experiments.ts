@@ -16,12 +16,6 @@ export function policyChecks(allowExecProbes: boolean): (manifest: Manifest) => 
           message: 'exec probes are refused: start the controller with --allow-exec-probes to permit them',
         });
       }
-      if (probe.from !== 'controller') {
-        issues.push({
-          path: ['spec', 'steadyState', 'probes', index, 'from'],
-          message: 'probes on agents (from: {agents: ...}) are not supported by this version; use from: controller',
-        });
-      }
     });
     return issues;
   };

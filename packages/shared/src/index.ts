@@ -11,3 +11,4 @@ export * from './protocol/agent-messages.js';
 export * from './protocol/controller-messages.js';
 export * from './protocol/codec.js';
 export * from './api.js';
+export * from './probes/index.js';

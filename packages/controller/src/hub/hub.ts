@@ -15,6 +15,7 @@ import {
   type AgentMessage,
   type AgentSelector,
   type AgentView,
+  type ControllerMessage,
   type ContainerInfo,
   type ContainerSelector,
   type InjectMessage,
@@ -35,9 +36,22 @@ export interface HubOptions {
 
 type RevertedMessage = Extract<AgentMessage, { type: 'reverted' }>;
 
-/** Events: `reverted` (agent, message) for reverts the agent did on its own; `agent-connected`, `agent-disconnected` (name). */
+/** One inject or revert request to an agent, timed by the controller (for metrics). */
+export type FaultRequestTiming = {
+  agent: string;
+  faultId: string;
+  /** False when the agent answered with an error, did not answer in time, or was not connected. */
+  ok: boolean;
+  durationMs: number;
+} & ({ action: 'inject'; fault: InjectMessage['fault'] } | { action: 'revert' });
+
+/**
+ * Events: `reverted` (agent, message) for reverts the agent did on its own; `agent-connected`, `agent-disconnected` (name);
+ * `fault-request` once each inject or revert request has settled.
+ */
 export interface HubEvents {
   reverted: [agent: string, message: RevertedMessage];
+  'fault-request': [timing: FaultRequestTiming];
   'agent-connected': [agent: AgentSession];
   'agent-disconnected': [agent: string];
 }
@@ -150,6 +164,7 @@ export class Hub extends EventEmitter<HubEvents> {
         return;
       case 'containers':
       case 'injected':
+      case 'probe-result':
       case 'reverted-all':
         if (message.type === 'injected') session.activeFaults.add(message.faultId);
         if (message.type === 'reverted-all') for (const id of message.reverted) session.activeFaults.delete(id);
@@ -217,14 +232,38 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   async inject(agent: string, order: Omit<InjectMessage, 'type' | 'id'>): Promise<Extract<AgentMessage, { type: 'injected' }>> {
-    const reply = await this.require(agent).request({ type: 'inject', ...order }, this.timeout());
-    if (reply.type === 'injected') return reply;
-    throw replyError(agent, reply);
+    return this.timed({ action: 'inject', agent, faultId: order.faultId, fault: order.fault }, async () => {
+      const reply = await this.require(agent).request({ type: 'inject', ...order }, this.timeout());
+      if (reply.type === 'injected') return reply;
+      throw replyError(agent, reply);
+    });
   }
 
   async revert(agent: string, faultId: string): Promise<RevertedMessage> {
-    const reply = await this.require(agent).request({ type: 'revert', faultId }, this.timeout());
-    if (reply.type === 'reverted' && !reply.error) return reply;
+    return this.timed({ action: 'revert', agent, faultId }, async () => {
+      const reply = await this.require(agent).request({ type: 'revert', faultId }, this.timeout());
+      if (reply.type === 'reverted' && !reply.error) return reply;
+      throw replyError(agent, reply);
+    });
+  }
+
+  /** Runs a fault request and emits `fault-request` with its duration and outcome. */
+  private async timed<T>(request: Omit<FaultRequestTiming, 'ok' | 'durationMs'>, send: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let ok = false;
+    try {
+      const reply = await send();
+      ok = true;
+      return reply;
+    } finally {
+      this.emit('fault-request', { ...request, ok, durationMs: performance.now() - started } as FaultRequestTiming);
+    }
+  }
+
+  /** Runs one attempt of a network probe on an agent's host. */
+  async probe(agent: string, probe: Extract<ControllerMessage, { type: 'probe' }>['probe'], timeoutMs: number): Promise<Extract<AgentMessage, { type: 'probe-result' }>> {
+    const reply = await this.require(agent).request({ type: 'probe', probe }, timeoutMs);
+    if (reply.type === 'probe-result') return reply;
     throw replyError(agent, reply);
   }
 

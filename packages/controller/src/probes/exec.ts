@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { formatDuration, parseDuration, type Probe } from '@faultline/shared';
-import { deadline, MAX_CAPTURE_BYTES, quote, type ProbeOutcome } from './common.js';
+import { deadline, formatDuration, MAX_CAPTURE_BYTES, parseDuration, quote, type Probe, type ProbeOutcome } from '@faultline/shared';
 
 /** An `exec` probe. */
 export type ExecProbe = Extract<Probe, { type: 'exec' }>;

@@ -1,10 +1,6 @@
-import type { Probe, ProbePhase, ProbeResult } from '@faultline/shared';
-import { errorMessage } from '@faultline/shared';
-import type { ProbeOutcome } from './common.js';
+import type { Probe, ProbeOutcome, ProbePhase, ProbeResult } from '@faultline/shared';
+import { errorMessage, runNetworkProbe } from '@faultline/shared';
 import { runExecProbe } from './exec.js';
-import { runHttpProbe } from './http.js';
-import { runPrometheusProbe } from './prometheus.js';
-import { runTcpProbe } from './tcp.js';
 
 /** Options of {@link runProbe}. */
 export interface RunProbeOptions {
@@ -44,14 +40,6 @@ export async function runProbe(probe: Probe, phase: ProbePhase, opts: RunProbeOp
 }
 
 function dispatch(probe: Probe, opts: RunProbeOptions): Promise<ProbeOutcome> {
-  switch (probe.type) {
-    case 'http':
-      return runHttpProbe(probe, opts.signal);
-    case 'tcp':
-      return runTcpProbe(probe, opts.signal);
-    case 'prometheus':
-      return runPrometheusProbe(probe, opts.signal);
-    case 'exec':
-      return runExecProbe(probe, opts.allowExec, opts.signal);
-  }
+  if (probe.type === 'exec') return runExecProbe(probe, opts.allowExec, opts.signal);
+  return runNetworkProbe(probe, opts.signal);
 }

@@ -4,9 +4,11 @@ import {
   FaultlineError,
   errorMessage,
   formatDuration,
+  isNetworkProbe,
   isSustained,
   parseDuration,
   type AgentMessage,
+  type AgentSelector,
   type Experiment,
   type FaultRecord,
   type PlannedTarget,
@@ -243,21 +245,67 @@ export class Run {
     return results.filter((result) => !result.ok).map((result) => `${result.probe}: ${result.error ?? result.output}`);
   }
 
+  /** Runs one attempt of a probe where it says (`from`), records it, and returns the combined result. */
   private async probeOnce(probe: Probe, phase: ProbePhase, signal?: AbortSignal): Promise<ProbeResult> {
+    if (probe.from !== 'controller') return this.probeOnAgents(probe, probe.from.agents, phase);
     let result: ProbeResult;
     try {
       result = await this.deps.runProbe(probe, phase, signal ? { allowExec: this.deps.allowExecProbes, signal } : { allowExec: this.deps.allowExecProbes });
     } catch (error) {
       result = { probe: probe.name, type: probe.type, phase, ok: false, at: Date.now(), durationMs: 0, from: 'controller', output: '', error: errorMessage(error) };
     }
-    this.writer.journal.steadyState[phase].push(result);
-    this.writer.event('probe', `probe ${probe.name} (${phase}): ${result.ok ? 'ok' : 'FAILED'} - ${result.ok ? result.output : (result.error ?? result.output)}`, {
-      probe: probe.name,
-      phase,
-      ok: result.ok,
-      durationMs: result.durationMs,
-    });
+    this.recordProbe(result);
     return result;
+  }
+
+  /** Runs the probe on every chosen agent's host at once; it holds only if it holds on all of them. */
+  private async probeOnAgents(probe: Probe, selector: AgentSelector, phase: ProbePhase): Promise<ProbeResult> {
+    const at = Date.now();
+    const failed = (error: string): ProbeResult => {
+      const result: ProbeResult = { probe: probe.name, type: probe.type, phase, ok: false, at, durationMs: 0, from: 'agents', output: '', error };
+      this.recordProbe(result);
+      return result;
+    };
+    if (!isNetworkProbe(probe)) return failed(`${probe.type} probes run only on the controller`);
+    const agents = this.deps.hub.connected(selector);
+    if (agents.length === 0) return failed(`no connected agent matches ${JSON.stringify(selector)}`);
+    const timeoutMs = parseDuration(probe.timeout) + 5000;
+    const results = await Promise.all(
+      agents.map(async (agent): Promise<ProbeResult> => {
+        const base = { probe: probe.name, type: probe.type, phase, at, from: `agent:${agent.name}` };
+        try {
+          const reply = await this.deps.hub.probe(agent.name, probe, timeoutMs);
+          const result: ProbeResult = { ...base, ok: reply.ok, durationMs: reply.durationMs, output: reply.output };
+          if (reply.error !== undefined) result.error = reply.error;
+          return result;
+        } catch (error) {
+          return { ...base, ok: false, durationMs: Date.now() - at, output: '', error: errorMessage(error) };
+        }
+      }),
+    );
+    for (const result of results) this.recordProbe(result);
+    const failures = results.filter((result) => !result.ok);
+    return {
+      probe: probe.name,
+      type: probe.type,
+      phase,
+      ok: failures.length === 0,
+      at,
+      durationMs: Math.max(...results.map((result) => result.durationMs)),
+      from: 'agents',
+      output: results.map((result) => `${result.from}: ${result.output}`).join('; '),
+      ...(failures.length > 0 ? { error: failures.map((result) => `${result.from}: ${result.error ?? result.output}`).join('; ') } : {}),
+    };
+  }
+
+  private recordProbe(result: ProbeResult): void {
+    this.writer.journal.steadyState[result.phase].push(result);
+    const where = result.from === 'controller' ? '' : ` on ${result.from}`;
+    this.writer.event(
+      'probe',
+      `probe ${result.probe} (${result.phase})${where}: ${result.ok ? 'ok' : 'FAILED'} - ${result.ok ? result.output : (result.error ?? result.output)}`,
+      { probe: result.probe, phase: result.phase, ok: result.ok, durationMs: result.durationMs, from: result.from },
+    );
   }
 
   /** Runs each `during` probe on its interval until stopped; a probe failing `failAfter` times in a row deviates the run. */

@@ -148,6 +148,14 @@ export function experimentCrossChecks(input: unknown, ctx: IssueSink): void {
   if (Array.isArray(probes)) {
     const seen = new Set<string>();
     probes.forEach((probe: unknown, index) => {
+      const from = field(probe, 'from');
+      if (field(probe, 'type') === 'exec' && typeof from === 'object' && from !== null) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['spec', 'steadyState', 'probes', index, 'from'],
+          message: 'exec probes run only on the controller; remove from: {agents: ...} or use an http, tcp or prometheus probe',
+        });
+      }
       const name = field(probe, 'name');
       if (typeof name !== 'string') return;
       if (seen.has(name)) {

@@ -52,6 +52,16 @@ export const RevertedAllMessageSchema = z.object({
   failed: z.array(z.object({ faultId: z.string(), error: WireErrorSchema })),
 });
 
+/** Answer to `probe`: what the attempt observed on the agent's host. */
+export const ProbeResultMessageSchema = z.object({
+  type: z.literal('probe-result'),
+  id: RequestIdSchema,
+  ok: z.boolean(),
+  output: z.string(),
+  error: z.string().optional(),
+  durationMs: z.number().nonnegative(),
+});
+
 /** An error, in reply to a request (`id`) or to an invalid frame. */
 export const AgentErrorMessageSchema = z.object({
   type: z.literal('error'),
@@ -67,6 +77,7 @@ export const AgentMessageSchema = z.discriminatedUnion('type', [
   InjectedMessageSchema,
   RevertedMessageSchema,
   RevertedAllMessageSchema,
+  ProbeResultMessageSchema,
   AgentErrorMessageSchema,
 ]);
 /** A frame from an agent. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ContainerSelectorSchema } from '../manifest/common.js';
 import { FaultTypeSchema } from '../manifest/faults.js';
+import { HttpProbeSchema, PrometheusProbeSchema, TcpProbeSchema } from '../manifest/probes.js';
 import { WireErrorSchema } from '../errors.js';
 import { RequestIdSchema } from './common.js';
 
@@ -47,6 +48,13 @@ export const RevertAllMessageSchema = z.object({
   reason: z.string().max(1000),
 });
 
+/** Runs one attempt of a network probe (http, tcp, prometheus) on the agent's host; answered by `probe-result`. */
+export const ProbeMessageSchema = z.object({
+  type: z.literal('probe'),
+  id: RequestIdSchema,
+  probe: z.discriminatedUnion('type', [HttpProbeSchema, TcpProbeSchema, PrometheusProbeSchema]),
+});
+
 /** An error, in reply to a request (`id`) or to an invalid frame. */
 export const ControllerErrorMessageSchema = z.object({
   type: z.literal('error'),
@@ -62,6 +70,7 @@ export const ControllerMessageSchema = z.discriminatedUnion('type', [
   InjectMessageSchema,
   RevertMessageSchema,
   RevertAllMessageSchema,
+  ProbeMessageSchema,
   ControllerErrorMessageSchema,
 ]);
 /** A frame from the controller. */

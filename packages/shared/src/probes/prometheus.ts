@@ -1,4 +1,5 @@
-import { parseDuration, type Probe } from '@faultline/shared';
+import { parseDuration } from '../duration.js';
+import type { Probe } from '../manifest/probes.js';
 import { ProbeFailure, quote, type ProbeOutcome } from './common.js';
 import { probeHttpRequest } from './http.js';
 

@@ -1,4 +1,4 @@
-import { formatDuration } from '@faultline/shared';
+import { formatDuration } from '../duration.js';
 
 /** What one probe attempt observed; {@link runProbe} adds the bookkeeping fields. */
 export interface ProbeOutcome {

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
-import { parseDuration, type TcpProbe } from '@faultline/shared';
+import { parseDuration } from '../duration.js';
+import type { TcpProbe } from '../manifest/probes.js';
 import { deadline, describeNetworkError, type ProbeOutcome } from './common.js';
 
 /** Runs a `tcp` probe: a connection to `host:port` must open within the probe's timeout. */

@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { formatDuration, parseDuration, type HttpProbe } from '@faultline/shared';
+import { formatDuration, parseDuration } from '../duration.js';
+import type { HttpProbe } from '../manifest/probes.js';
 import { deadline, describeNetworkError, MAX_CAPTURE_BYTES, ProbeFailure, quote, type ProbeOutcome } from './common.js';
 
 /** A request made by a probe. */
