@@ -6,7 +6,8 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts'],
+          // bench/test: the benchmark harness's own helpers (statistics), not benchmarks.
+          include: ['packages/*/test/**/*.test.ts', 'bench/test/**/*.test.ts'],
           environment: 'node',
         },
       },

@@ -35,7 +35,11 @@ apt_install() {
     _FAULTLINE_APT_UPDATED=1
   fi
   log "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  # FAULTLINE_APT_NO_RECOMMENDS=1 skips recommended packages (chromium and prometheus pull in over
+  # a hundred we do not need); the Docker install keeps them, as checked by hand.
+  local extra=()
+  [ "${FAULTLINE_APT_NO_RECOMMENDS:-0}" = 1 ] && extra+=(--no-install-recommends)
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${extra[@]}" "${missing[@]}"
 }
 
 # wait_until SECONDS DESCRIPTION CMD...: runs CMD every second until it succeeds; fails after SECONDS.

@@ -12,7 +12,9 @@ scripts="$FAULTLINE_ROOT/scripts"
 
 step setup bash "$scripts/setup.sh"
 step docker bash "$scripts/ensure-docker.sh"
+step tools bash "$scripts/ensure-tools.sh"
 step test-image bash "$scripts/build-test-image.sh"
+step netem-kernel bash "$scripts/netem-kernel.sh"
 step lint pnpm lint
 step typecheck pnpm typecheck
 step unit pnpm exec vitest run --project unit

@@ -37,7 +37,7 @@ spec:
       expect(await namespaceLeftovers(web.pid)).toEqual([]);
       expect((await measureLatency(web.url, { samples: 5 })).median).toBeLessThan(100);
     }
-    expect(await proxyPids()).toEqual([]);
+    for (const fault of applied.faults) expect(await proxyPids(fault.faultId)).toEqual([]);
     const journal = await waitForRunEnd(controller, id);
     expect(journal.status).toBe('aborted');
     expect(journal.reason).toMatch(/halted: e2e drill/);

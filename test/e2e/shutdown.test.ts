@@ -22,12 +22,12 @@ describe('graceful shutdown (real processes, real Docker)', () => {
     await using controller = await startController();
     await using _agent = await startAgent(controller, { leaseTimeout: '60s' });
     const id = await startRun(controller, 'shutdown-e2e', yaml(label));
-    await waitForApplied(controller, id);
+    const faultId = (await waitForApplied(controller, id)).faults[0]!.faultId;
     controller.process.kill('SIGTERM');
     expect((await controller.process.exited).code).toBe(0);
     // Reverted by the controller's shutdown, not by the (60 s) lease.
     expect(await namespaceLeftovers(web.pid)).toEqual([]);
-    expect(await proxyPids()).toEqual([]);
+    expect(await proxyPids(faultId)).toEqual([]);
     await controller.restart();
     const journal = await getRun(controller, id);
     expect(journal.status).toBe('aborted');
@@ -41,11 +41,11 @@ describe('graceful shutdown (real processes, real Docker)', () => {
     await using controller = await startController();
     await using agent = await startAgent(controller, { leaseTimeout: '60s' });
     const id = await startRun(controller, 'shutdown-e2e', yaml(label));
-    await waitForApplied(controller, id);
+    const faultId = (await waitForApplied(controller, id)).faults[0]!.faultId;
     agent.process.kill('SIGTERM');
     expect((await agent.process.exited).code).toBe(0);
     expect(await namespaceLeftovers(web.pid)).toEqual([]);
-    expect(await proxyPids()).toEqual([]);
+    expect(await proxyPids(faultId)).toEqual([]);
     expect((await measureLatency(web.url, { samples: 5 })).median).toBeLessThan(100);
   });
 });

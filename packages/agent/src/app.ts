@@ -55,6 +55,8 @@ export interface AgentOptions {
   reconnect?: BackoffOptions;
   /** First retry delay after a failed revert (doubling up to 60 s). Default 5000 ms. */
   revertRetryMs?: number;
+  /** PEM certificate(s) to trust for a `https://` controller instead of the system's CAs. Default the system's. */
+  ca?: string | Buffer;
 }
 
 /** A leftover fault that could not be reverted at start-up. */
@@ -160,6 +162,7 @@ export function createAgent(options: AgentOptions): Agent {
     handler: manager,
     leaseTimeoutMs,
     ...(options.reconnect === undefined ? {} : { backoff: options.reconnect }),
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
     hello: () => ({
       name: options.name,
       labels: options.labels ?? {},

@@ -65,6 +65,8 @@ export interface ConnectionOptions {
   maxQueued?: number;
   /** Time allowed for the WebSocket handshake. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /** PEM certificate(s) to trust for a `wss://` controller, instead of the system's CAs. Default the system's. */
+  ca?: string | Buffer;
 }
 
 /** The WebSocket URL of the agent endpoint of a controller base URL (http→ws, https→wss). */
@@ -114,6 +116,17 @@ export class Backoff {
 }
 
 const CLOSE_GRACE_MS = 2000;
+/** Node's codes for a server certificate that does not verify. */
+const TLS_TRUST_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 /**
  * The backoff is reset by a welcome, but only once that connection has lasted this long: a controller
  * that welcomes and then drops the agent at once (e.g. two agents fighting over one name) must not
@@ -227,17 +240,21 @@ export class ControllerConnection {
     this.#reconnectTimer = undefined;
     this.#setState('connecting');
     let rejectedStatus: number | undefined;
+    let retryAfterMs: number | undefined;
     let lastError: Error | undefined;
     const ws = new WebSocket(this.url, {
       headers: { Authorization: `Bearer ${this.#options.token}` },
       maxPayload: MAX_FRAME_BYTES,
       handshakeTimeout: this.#options.handshakeTimeoutMs ?? 10_000,
       perMessageDeflate: false,
+      ...(this.#options.ca === undefined ? {} : { ca: this.#options.ca }),
     });
     this.#ws = ws;
 
     ws.on('unexpected-response', (_req, res: IncomingMessage) => {
       rejectedStatus = res.statusCode;
+      const retryAfter = Number(res.headers['retry-after']);
+      if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = Math.min(retryAfter, 600) * 1000;
       res.resume();
       ws.terminate();
     });
@@ -263,11 +280,18 @@ export class ControllerConnection {
         this.#log.info({ code }, 'disconnected from the controller');
         return;
       }
-      this.#onDisconnected(wasReady, code, reason.toString('utf8'), rejectedStatus, lastError);
+      this.#onDisconnected(wasReady, code, reason.toString('utf8'), rejectedStatus, lastError, retryAfterMs);
     });
   }
 
-  #onDisconnected(wasReady: boolean, code: number, reason: string, status: number | undefined, error: Error | undefined): void {
+  #onDisconnected(
+    wasReady: boolean,
+    code: number,
+    reason: string,
+    status: number | undefined,
+    error: Error | undefined,
+    retryAfterMs: number | undefined,
+  ): void {
     const lastedMs = Date.now() - this.#welcomedAt;
     if (wasReady && lastedMs >= STABLE_CONNECTION_MS) this.#backoff.reset();
     let delay = this.#backoff.next();
@@ -280,6 +304,13 @@ export class ControllerConnection {
         `the controller refused the agent token (HTTP ${status}): pass the controller's agent token with --token or FAULTLINE_AGENT_TOKEN ` +
           '(the controller prints where it stored it, <data dir>/agent-token, default ./.faultline/agent-token)',
       );
+    } else if (status === 429) {
+      // The controller blocks an address after repeated wrong tokens (maybe another client's): wait as told.
+      delay = Math.max(delay, retryAfterMs ?? this.#authRetryMinMs);
+      this.#log.error(
+        { ...context, retryInMs: delay, status },
+        'the controller refuses connections from this address for a while after too many failed authentications; waiting before retrying',
+      );
     } else if (status !== undefined) {
       this.#log.error({ ...context, status }, `the controller answered the WebSocket upgrade with HTTP ${status}: check --controller (is it a Faultline controller of the same version?)`);
     } else if (wasReady && lastedMs < STABLE_CONNECTION_MS) {
@@ -289,6 +320,12 @@ export class ControllerConnection {
       );
     } else if (wasReady) {
       this.#log.warn({ ...context, code, reason }, 'lost the connection to the controller; reconnecting');
+    } else if (error && TLS_TRUST_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) {
+      const level = this.#failures <= 1 || this.#failures % 20 === 0 ? 'error' : 'debug';
+      this.#log[level](
+        { ...context, error: errorMessage(error) },
+        "the controller's TLS certificate is not trusted: pass its CA with --ca FILE (FAULTLINE_CA), or check the host name in --controller",
+      );
     } else if (error) {
       // Connection refused while the controller is down is expected: say it once loudly, then quietly.
       const level = this.#failures <= 1 || this.#failures % 20 === 0 ? 'warn' : 'debug';

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import {
   ContainerKillParamsSchema,
@@ -21,7 +22,8 @@ import {
   type RevertCause,
   type WireError,
 } from '@faultline/shared';
-import type { FaultContext, FaultDriver, FaultOrder, Revert } from './faults/types.js';
+import { targetRestartPolicy, type FaultContext, type FaultDriver, type FaultOrder, type Revert } from './faults/types.js';
+import type { ContainerDetails, ContainerEvent } from './host/docker.js';
 
 /** A fault as the controller orders it (the fields of an `inject` frame). */
 export interface InjectRequest {
@@ -90,10 +92,16 @@ export interface FaultManagerOptions {
   rememberFinished?: number;
   /** Clock, for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Follow Docker events while a sustained fault is held: a target that restarts gets its fault
+   * applied again (drivers with restart policy `reapply`), a target that is removed gets its fault
+   * reverted with cause `target-removed`. Default true.
+   */
+  watchTargets?: boolean;
 }
 
 /** Causes for which the controller did not ask, so it must be told. */
-const AUTONOMOUS_CAUSES: ReadonlySet<RevertCause> = new Set<RevertCause>(['deadline', 'lease', 'shutdown']);
+const AUTONOMOUS_CAUSES: ReadonlySet<RevertCause> = new Set<RevertCause>(['deadline', 'lease', 'shutdown', 'target-removed']);
 
 /** setTimeout's limit: a longer delay fires at once, so long deadlines are re-armed in steps. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -112,6 +120,16 @@ interface FaultRecord {
   reverting?: Promise<RevertOutcome>;
   /** Failed revert attempts so far. */
   revertFailures: number;
+  /** The order as the driver got it (set once applied), for applying it again after a restart. */
+  order?: FaultOrder;
+  /** Pid of the container process whose namespace holds the fault (from the ledger); 0 when nothing is applied. */
+  appliedPid?: number;
+  /** Checks of the target after Docker events, one after the other (never rejects). */
+  following?: Promise<void>;
+  /** Aborts a re-injection in progress (a revert takes over). */
+  reapplyAbort?: AbortController;
+  /** How many times the fault was applied again after the target restarted. */
+  reapplied: number;
 }
 
 /** The part of a zod schema used here (the agent does not depend on zod itself). */
@@ -179,6 +197,9 @@ export class FaultManager {
   readonly #records = new Map<string, FaultRecord>();
   /** Finished faults (instant ones done, sustained ones reverted), oldest first. */
   readonly #finished = new Map<string, InjectOutcome>();
+  readonly #watchTargets: boolean;
+  /** Aborts the Docker event subscription; set while it runs. */
+  #watcher: AbortController | undefined;
   #accepting = true;
 
   constructor(options: FaultManagerOptions) {
@@ -189,6 +210,7 @@ export class FaultManager {
     this.#retryMs = options.retryMs ?? 5000;
     this.#rememberFinished = options.rememberFinished ?? 1000;
     this.#now = options.now ?? Date.now;
+    this.#watchTargets = options.watchTargets ?? true;
   }
 
   /** Faults being injected or in place, for the hello frame and the logs. */
@@ -258,6 +280,7 @@ export class FaultManager {
       injection: Promise.resolve(undefined as never),
       containerName: request.containerId.slice(0, 12),
       revertFailures: 0,
+      reapplied: 0,
     };
   }
 
@@ -307,10 +330,16 @@ export class FaultManager {
         log.info({ container: container.name, deadline: new Date(outcome.deadline ?? 0).toISOString() }, 'fault applied');
         // A revert that arrived during the injection takes it from here.
         if (!record.reverting) this.#armTimer(record, outcome.deadline ?? appliedAt, 'deadline');
+        record.order = order;
+        record.appliedPid = (await this.#ctx.ledger.get(request.faultId).catch(() => undefined))?.pid;
+        // A watcher that already runs missed nothing since; a new one looks at every fault once subscribed.
+        if (this.#watcher) this.#followTarget(record);
+        else this.#syncWatcher();
       }
       return outcome;
     } catch (error) {
       if (this.#records.get(request.faultId) === record && !record.reverting) this.#records.delete(request.faultId);
+      this.#syncWatcher();
       log.warn({ err: error, container: record.containerName }, 'fault injection failed');
       await this.#cleanUpFailedInjection(record, log);
       throw error;
@@ -400,6 +429,10 @@ export class FaultManager {
       log.info('fault reverted before it was applied');
       return { faultId, revertedAt: this.#now(), wasActive: false };
     }
+    // A re-injection after a target restart stops (the driver undoes it) or finishes first, so the
+    // revert below removes whatever is in place now.
+    record.reapplyAbort?.abort(new FaultlineError(ErrorCode.Aborted, `fault ${faultId} reverted (${cause}) while being applied again`));
+    await record.following;
     try {
       await record.revertFn?.();
     } catch (error) {
@@ -412,6 +445,7 @@ export class FaultManager {
     const revertedAt = this.#now();
     if (this.#records.get(faultId) === record) this.#records.delete(faultId);
     if (record.outcome) this.#remember(record.outcome);
+    this.#syncWatcher();
     log.info('fault reverted');
     if (AUTONOMOUS_CAUSES.has(cause)) this.#notify({ faultId, runId, cause, revertedAt });
     return { faultId, revertedAt, wasActive: true };
@@ -439,12 +473,155 @@ export class FaultManager {
     return this.revertAll('shutdown');
   }
 
-  /** Stops every timer (after {@link shutdown}, or when giving up at a hard deadline). */
+  /** Stops every timer and the Docker event subscription (after {@link shutdown}, or when giving up at a hard deadline). */
   dispose(): void {
     this.#accepting = false;
     for (const record of this.#records.values()) {
       clearTimeout(record.timer);
       record.timer = undefined;
+      record.reapplyAbort?.abort(new FaultlineError(ErrorCode.Aborted, 'the agent is closing'));
+    }
+    this.#watcher?.abort();
+    this.#watcher = undefined;
+  }
+
+  // ---- Targets that restart or disappear while a sustained fault holds (see TargetRestartPolicy) ----
+
+  /** Follows Docker events exactly while a sustained fault is applied. */
+  #syncWatcher(): void {
+    const wanted = this.#watchTargets && this.#accepting && [...this.#records.values()].some((record) => record.outcome !== undefined);
+    if (wanted && !this.#watcher) {
+      const watcher = new AbortController();
+      this.#watcher = watcher;
+      void this.#watch(watcher.signal);
+    } else if (!wanted && this.#watcher) {
+      this.#watcher.abort();
+      this.#watcher = undefined;
+    }
+  }
+
+  async #watch(signal: AbortSignal): Promise<void> {
+    const log = this.#log.child({ component: 'target-watch' });
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const events = this.#ctx.docker.events({
+          actions: ['start', 'destroy'],
+          signal,
+          // Whatever happened before the subscription (or while it was down) is found by looking.
+          onSubscribed: () => {
+            failures = 0;
+            for (const record of this.#records.values()) this.#followTarget(record);
+          },
+        });
+        for await (const event of events) this.#onContainerEvent(event);
+        if (!signal.aborted) log.warn('the Docker event stream ended: subscribing again');
+      } catch (error) {
+        if (signal.aborted) break;
+        failures += 1;
+        log.warn({ err: error, failures }, 'cannot follow Docker events: a target that restarts meanwhile is noticed once this works again');
+      }
+      try {
+        await sleep(Math.min(10_000, 250 * 2 ** Math.min(failures, 6)), undefined, { signal });
+      } catch {
+        break;
+      }
+    }
+  }
+
+  #onContainerEvent(event: ContainerEvent): void {
+    for (const record of this.#records.values()) {
+      if (record.outcome?.containerId !== event.id) continue;
+      if (event.action === 'destroy') this.#targetRemoved(record, 'Docker reported it destroyed');
+      else this.#followTarget(record);
+    }
+  }
+
+  /** Looks at the fault's target after an event, one look at a time per fault. */
+  #followTarget(record: FaultRecord): void {
+    const previous = record.following ?? Promise.resolve();
+    const next: Promise<void> = previous
+      .then(() => this.#checkTarget(record))
+      .catch((error: unknown) => {
+        this.#log.error({ err: error, fault: record.request.faultId, container: record.containerName }, 'could not check the target of a fault after a Docker event');
+      })
+      .finally(() => {
+        if (record.following === next) record.following = undefined;
+      });
+    record.following = next;
+  }
+
+  async #checkTarget(record: FaultRecord): Promise<void> {
+    const live = (): boolean => this.#records.get(record.request.faultId) === record && !record.reverting && record.outcome !== undefined;
+    if (!live()) return;
+    const container = await this.#ctx.docker.tryInspect(record.outcome!.containerId);
+    if (!live()) return;
+    if (!container) {
+      this.#targetRemoved(record, 'it no longer exists');
+      return;
+    }
+    if (targetRestartPolicy(record.driver) !== 'reapply' || record.appliedPid === undefined) return;
+    // Not running (yet): its next start event brings it back here.
+    if (!container.running || container.pid <= 0 || container.pid === record.appliedPid) return;
+    await this.#reapply(record, container);
+  }
+
+  /** The target was removed: revert what is left (e.g. a proxy process) and tell the controller. */
+  #targetRemoved(record: FaultRecord, why: string): void {
+    if (record.reverting || this.#records.get(record.request.faultId) !== record) return;
+    this.#log.warn(
+      { fault: record.request.faultId, runId: record.request.runId, type: record.type, container: record.containerName },
+      `target container ${record.containerName} was removed while the fault was active (${why}): reverting what is left of the fault and reporting it (cause target-removed)`,
+    );
+    // Not awaited: the revert waits for the check that may be calling this. Failures are logged and retried.
+    this.revert(record.request.faultId, 'target-removed').catch(() => undefined);
+  }
+
+  /** Reverts the fault from the target's previous namespace, then injects it again for the time left. */
+  async #reapply(record: FaultRecord, container: ContainerDetails): Promise<void> {
+    const { faultId, runId } = record.request;
+    const order = record.order;
+    const deadline = record.outcome?.deadline;
+    if (!order || deadline === null || deadline === undefined) return;
+    const remainingMs = deadline - this.#now();
+    // The deadline timer is about to revert it anyway.
+    if (remainingMs <= 0) return;
+    const log = this.#log.child({ fault: faultId, runId, type: record.type, container: container.name });
+    const abort = new AbortController();
+    record.reapplyAbort = abort;
+    const started = this.#now();
+    try {
+      log.warn(
+        { oldPid: record.appliedPid, newPid: container.pid, remainingMs },
+        'target container restarted (new process, new network namespace): applying the fault again for the rest of its duration',
+      );
+      try {
+        await record.revertFn?.();
+      } catch (error) {
+        log.error({ err: error }, 'could not remove the fault from the previous namespace of the target: not applying it again now (the deadline revert retries)');
+        return;
+      }
+      record.appliedPid = 0;
+      // The revert succeeded, so an entry it left is stale; the injection records the fault afresh.
+      await this.#ctx.ledger.remove(faultId);
+      if (abort.signal.aborted) return;
+      try {
+        const result = await record.driver.inject(
+          this.#ctx,
+          { ...order, target: { containerId: container.id, containerName: container.name }, durationMs: remainingMs },
+          abort.signal,
+        );
+        record.revertFn = result.revert;
+        record.reapplied += 1;
+        record.appliedPid = (await this.#ctx.ledger.get(faultId).catch(() => undefined))?.pid ?? container.pid;
+        if (record.outcome) record.outcome.details = { ...result.details, reappliedAfterRestart: record.reapplied };
+        log.info({ pid: record.appliedPid, tookMs: this.#now() - started, remainingMs }, 'fault applied again in the restarted target');
+      } catch (error) {
+        log.error({ err: error }, 'could not apply the fault again after the target restarted: tried again at its next start; the fault stays held until its deadline');
+        await this.#cleanUpFailedInjection(record, log);
+      }
+    } finally {
+      if (record.reapplyAbort === abort) record.reapplyAbort = undefined;
     }
   }
 

@@ -13,6 +13,10 @@ export type LedgerState = 'applying' | 'active';
 export interface LedgerArtifacts {
   /** iptables chain (FL-...) in the container's network namespace. */
   chain?: string;
+  /** Every iptables chain of the fault, when it has more than one (e.g. FL-...-in and FL-...-out). */
+  chains?: string[];
+  /** The iptables table of `chain`/`chains` when it is not `nat` (network-loss, network-blackhole: `filter`). */
+  table?: string;
   /** netem root qdisc handle (e.g. `fa17:`) and its device. */
   qdiscHandle?: string;
   dev?: string;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The only place of the agent that reads the environment and argv, installs signal handlers and exits.
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,8 @@ Flags (environment variable in brackets):
   --name NAME               agent name [FAULTLINE_AGENT_NAME] (default: the hostname, ${hostname()})
   --labels k=v,k=v          labels experiments select agents by [FAULTLINE_AGENT_LABELS] (default: none)
   --docker-host URL         Docker endpoint [DOCKER_HOST] (default: unix:///var/run/docker.sock)
+  --ca FILE                 PEM CA certificate(s) to trust for an https controller [FAULTLINE_CA]
+                            (default: the system's CAs)
   --state-dir DIR           fault ledger directory [FAULTLINE_AGENT_STATE] (default: ${DEFAULT_STATE_DIR})
   --lease-timeout DURATION  controller silence after which every fault is reverted, e.g. 15s, 1m
                             [FAULTLINE_LEASE_TIMEOUT] (default: ${DEFAULT_LEASE_TIMEOUT})
@@ -55,6 +57,8 @@ export interface AgentConfig {
   name: string;
   labels: Record<string, string>;
   dockerHost: string | undefined;
+  /** PEM file of the CA(s) to trust for an https controller. */
+  caFile: string | undefined;
   stateDir: string;
   leaseTimeoutMs: number;
   logLevel: LogLevel;
@@ -119,6 +123,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         name: { type: 'string' },
         labels: { type: 'string' },
         'docker-host': { type: 'string' },
+        ca: { type: 'string' },
         'state-dir': { type: 'string' },
         'lease-timeout': { type: 'string' },
         'log-level': { type: 'string' },
@@ -166,6 +171,8 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     throw new UsageError(`--lease-timeout: ${leaseText} is too short: use at least ${MIN_LEASE_TIMEOUT_MS}ms (the controller pings within it)`);
   }
 
+  const caFile = nonEmpty(values.ca) ?? nonEmpty(env.FAULTLINE_CA);
+
   const level = nonEmpty(values['log-level']) ?? nonEmpty(env.FAULTLINE_LOG_LEVEL) ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(`--log-level: ${JSON.stringify(level)} is not a level; use one of ${LOG_LEVELS.join(', ')}`);
@@ -179,11 +186,24 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       name,
       labels,
       dockerHost: nonEmpty(values['docker-host']) ?? nonEmpty(env.DOCKER_HOST),
+      caFile: caFile === undefined ? undefined : resolve(cwd, caFile),
       stateDir: resolve(cwd, nonEmpty(values['state-dir']) ?? nonEmpty(env.FAULTLINE_AGENT_STATE) ?? DEFAULT_STATE_DIR),
       leaseTimeoutMs,
       logLevel: level as LogLevel,
     },
   };
+}
+
+/** Reads a PEM CA file; throws a message naming the file and the flag. */
+function readCaFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`--ca ${file}: cannot read it: ${errorMessage(error)}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--ca ${file}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)`);
+  return text;
 }
 
 function makeLogger(level: LogLevel): Logger {
@@ -226,7 +246,9 @@ async function main(): Promise<number> {
 
   let agent: Agent;
   try {
+    const ca = config.caFile === undefined ? undefined : readCaFile(config.caFile);
     agent = createAgent({
+      ...(ca === undefined ? {} : { ca }),
       controllerUrl: config.controllerUrl,
       token: config.token,
       name: config.name,

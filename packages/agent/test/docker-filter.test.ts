@@ -70,3 +70,13 @@ describe('parseSelfContainerIds', () => {
     expect(parseSelfContainerIds('4:memory:/process_api/3f5ca461407b3f52fb59fe993b5e2a08\n0::/\n', mountinfo)).toEqual([]);
   });
 });
+
+describe('filterCandidates with a catastrophic namePattern', () => {
+  it('refuses the pattern after its time budget instead of blocking the event loop', () => {
+    const victim: ContainerInfo = { id: 'a1', name: `${'a'.repeat(40)}!`, labels: {}, state: 'running', image: 'x' };
+    const started = performance.now();
+    expect(() => filterCandidates([victim], { namePattern: '^(a+)+$' })).toThrow(/took over 200ms.*simplify the pattern/);
+    // Without the budget this match runs for minutes; with it, about the budget.
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+});

@@ -87,6 +87,12 @@ export function fakeDocker(containers: ContainerInfo[] = sampleContainers()): Do
       return details(c);
     },
     kill: async () => undefined,
+    // No container events happen in the fake engine: the stream stays open until it is aborted.
+    events: async function* (options: { signal?: AbortSignal; onSubscribed?: () => void } = {}) {
+      options.onSubscribed?.();
+      if (options.signal && !options.signal.aborted) await new Promise((resolve) => options.signal!.addEventListener('abort', resolve, { once: true }));
+      yield* [];
+    },
     isProtected: (info: { id: string; labels: Record<string, string> }) => isProtectedContainer(info, []),
     filterCandidates: (list: readonly ContainerInfo[], filter: Parameters<typeof filterCandidates>[1]) => filterCandidates(list, filter, []),
   };

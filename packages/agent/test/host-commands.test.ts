@@ -7,10 +7,12 @@ import { nsenterArgs } from '../src/host/netns.js';
 import {
   isDefaultRootQdisc,
   netemDelayCommands,
+  netemProbeCommand,
   netemRevertCommands,
   normaliseHandle,
   parseRootQdisc,
   qdiscHandleForFault,
+  qdiscShowCommand,
 } from '../src/host/tc.js';
 
 describe('exec', () => {
@@ -86,6 +88,9 @@ describe('tc helpers', () => {
     ]);
     expect(netemRevertCommands('eth0', 'fa17:')).toEqual([['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', 'fa17:']]);
     expect(() => netemDelayCommands('eth0; rm', 'fa17:', { latencyMs: 1, jitterMs: 0 })).toThrow(/invalid network device/);
+    // Replayed under qemu on a kernel with netem by test/e2e/netem-qemu.test.ts.
+    expect(qdiscShowCommand('eth0')).toEqual(['tc', '-j', 'qdisc', 'show', 'dev', 'eth0']);
+    expect(netemProbeCommand()).toEqual(['unshare', '-n', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'handle', 'fa17:', 'netem', 'delay', '1ms']);
   });
 
   it('normalises and derives handles, never 0: or ffff:', () => {

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startDelayingProxy, type DelayingProxy } from '../src/host/latency-proxy-server.js';
 
 // The delaying proxy alone, on loopback: no namespace, no iptables.
@@ -94,6 +94,20 @@ describe('startDelayingProxy', () => {
     });
     expect(outcome).toBe('closed');
     expect(p.connectionCount()).toBe(0);
+  });
+
+  it('with no latency, passes data on at once, without waiting for a timer', async () => {
+    const target = await echoServer();
+    const p = await proxy(target, 0);
+    // With setTimeout frozen, an answer can only come back if the proxy writes it synchronously (a
+    // timer, even of 0 ms, would add a millisecond to every response: pnpm bench proxy).
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const result = await exchange(p.ports[0]!.listenPort, 'now');
+      expect(result.data).toBe('NOW');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('reports a port that cannot be bound', async () => {

@@ -6,7 +6,8 @@ import { buildRegistry, FAULT_DRIVERS } from '../src/faults/registry.js';
 describe('fault registry', () => {
   it('lists every driver once by type', () => {
     const registry = buildRegistry();
-    expect([...registry.keys()].sort()).toEqual(['container-kill', 'network-latency']);
+    expect([...registry.keys()].sort()).toEqual(FAULT_DRIVERS.map((driver) => driver.type).sort());
+    expect([...registry.keys()]).toEqual(expect.arrayContaining(['container-kill', 'container-pause', 'container-restart', 'container-stop', 'network-latency']));
     expect(registry.get('network-latency')).toBe(networkLatencyDriver);
     expect(registry.get('network-latency')?.kind).toBe('sustained');
     expect(registry.get('container-kill')?.kind).toBe('instant');
@@ -14,7 +15,7 @@ describe('fault registry', () => {
 
   it('fails at start-up on a duplicate or a missing type', () => {
     expect(() => buildRegistry([...FAULT_DRIVERS, { ...containerKillDriver }])).toThrow(/two fault drivers declare the type container-kill/);
-    expect(() => buildRegistry(FAULT_DRIVERS, { expectedTypes: ['container-kill', 'network-latency', 'network-loss'] })).toThrow(/no fault driver for network-loss/);
+    expect(() => buildRegistry(FAULT_DRIVERS, { expectedTypes: ['container-kill', 'network-latency', 'no-such-fault'] })).toThrow(/no fault driver for no-such-fault/);
   });
 });
 

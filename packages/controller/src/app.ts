@@ -2,11 +2,17 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { AuthFailureLimiter, type AuthFailureLimiterOptions } from './api/auth-limiter.js';
 import { Hub } from './hub/hub.js';
 import { registerRoutes } from './api/routes.js';
 import { loadExperimentsDir } from './experiments.js';
+import { ControllerMetrics } from './metrics/metrics.js';
 import { runProbe } from './probes/run-probe.js';
 import { RunManager } from './runs/run-manager.js';
+import { registerGameDayRoutes } from './api/gameday-routes.js';
+import { GameDayRunner } from './scheduler/gameday-runner.js';
+import { controllerFireTarget } from './scheduler/gamedays.js';
+import { Scheduler } from './scheduler/scheduler.js';
 import type { ProbeRunner } from './runs/runner.js';
 import { Store } from './store/store.js';
 
@@ -31,6 +37,8 @@ export interface ControllerOptions {
   heartbeatIntervalMs?: number;
   /** Replaces the probe runner (tests). */
   runProbe?: ProbeRunner;
+  /** Failed-authentication limit per remote address, shared by REST and the agent endpoint. Default 10 failures per 10 s. */
+  authFailureLimit?: AuthFailureLimiterOptions;
 }
 
 /** Lifecycle of the controller. */
@@ -42,6 +50,11 @@ export interface Controller {
   readonly store: Store;
   readonly hub: Hub;
   readonly runs: RunManager;
+  /** Arms the schedules of experiments and game days (started by listen()). */
+  readonly scheduler: Scheduler;
+  readonly gamedays: GameDayRunner;
+  /** The Prometheus registry served on `/metrics`. */
+  readonly metrics: ControllerMetrics;
   readonly state: ControllerState;
   /** Starts serving; resolves with the base URL. */
   listen(): Promise<string>;
@@ -53,14 +66,27 @@ export interface Controller {
 export async function createController(options: ControllerOptions): Promise<Controller> {
   const log = options.logger;
   const store = Store.open(options.dataDir);
+  const authLimiter = new AuthFailureLimiter(options.authFailureLimit);
   const hub = new Hub({
     agentToken: options.agentToken,
     log,
+    authLimiter,
     ...(options.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
   });
   const allowExecProbes = options.allowExecProbes ?? false;
-  const runs = new RunManager({ store, hub, log, runProbe: options.runProbe ?? runProbe, allowExecProbes });
+  const runs: RunManager = new RunManager({
+    store,
+    hub,
+    log,
+    runProbe: options.runProbe ?? runProbe,
+    allowExecProbes,
+    onJournal: (writer) => metrics.observeRun(writer),
+  });
+  const metrics = new ControllerMetrics({ hub, runs });
   runs.recoverInterrupted();
+  const gamedays = new GameDayRunner({ store, runs, log });
+  gamedays.recoverInterrupted();
+  const scheduler = new Scheduler({ store, target: controllerFireTarget(store, runs, gamedays), log });
   if (options.experimentsDir) await loadExperimentsDir(options.experimentsDir, store, allowExecProbes, log.child({ component: 'experiments' }));
 
   const https = options.tls ? { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) } : null;
@@ -79,8 +105,11 @@ export async function createController(options: ControllerOptions): Promise<Cont
     runs,
     apiToken: options.apiToken,
     allowExecProbes,
-    metrics: () => basicMetrics(hub, runs),
+    authLimiter,
+    metrics: async () => ({ contentType: metrics.contentType, text: await metrics.render() }),
+    nextFire: (name) => scheduler.nextFire('experiment', name),
   });
+  registerGameDayRoutes(app, { store, runs, gamedays, scheduler });
 
   let state: ControllerState = 'created';
   let closing: Promise<void> | undefined;
@@ -89,12 +118,16 @@ export async function createController(options: ControllerOptions): Promise<Cont
     store,
     hub,
     runs,
+    scheduler,
+    gamedays,
+    metrics,
     get state() {
       return state;
     },
     async listen() {
       await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 7070 });
       state = 'listening';
+      scheduler.start();
       const address = app.server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `${https ? 'https' : 'http'}://${host}:${address.port}`;
@@ -103,6 +136,9 @@ export async function createController(options: ControllerOptions): Promise<Cont
       closing ??= (async () => {
         state = 'closing';
         const steps: (() => Promise<void>)[] = [
+          // Stop schedules and refuse runs first: no fire may start a run while the rest shuts down.
+          () => Promise.resolve(scheduler.stop()),
+          () => gamedays.shutdown('the controller is shutting down'),
           () => runs.shutdown('the controller is shutting down'),
           () => hub.close(),
           () => app.close(),
@@ -120,25 +156,4 @@ export async function createController(options: ControllerOptions): Promise<Cont
       return closing;
     },
   };
-}
-
-function basicMetrics(hub: Hub, runs: RunManager): string {
-  const agents = hub.agents();
-  const connected = agents.filter((agent) => agent.connected).length;
-  const faults = agents.reduce((sum, agent) => sum + agent.activeFaults, 0);
-  return [
-    '# HELP faultline_agents_connected Agents connected now.',
-    '# TYPE faultline_agents_connected gauge',
-    `faultline_agents_connected ${connected}`,
-    '# HELP faultline_runs_active Runs in progress.',
-    '# TYPE faultline_runs_active gauge',
-    `faultline_runs_active ${runs.activeIds().length}`,
-    '# HELP faultline_faults_active Faults applied and not yet reverted, as agents report.',
-    '# TYPE faultline_faults_active gauge',
-    `faultline_faults_active ${faults}`,
-    '# HELP faultline_halted 1 while a halt is in force.',
-    '# TYPE faultline_halted gauge',
-    `faultline_halted ${runs.halted() ? 1 : 0}`,
-    '',
-  ].join('\n');
 }

@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCode, FaultlineError, formatIssues, parseManifest, type Experiment, type ExtraIssue, type Manifest } from '@faultline/shared';
+import { loadGameDays, type PendingGameDay } from './scheduler/gamedays.js';
 import type { Store } from './store/store.js';
 
 /** The controller's policy on top of the schema: what this controller refuses to run. */
@@ -45,11 +46,15 @@ export function acceptExperiment(text: string, allowExecProbes: boolean, expecte
   return manifest;
 }
 
-/** Loads `*.yaml`, `*.yml` and `*.json` experiments from a folder; invalid files are reported and skipped. */
+/**
+ * Loads `*.yaml`, `*.yml` and `*.json` experiments from a folder, then its game days (which may name
+ * only experiments the store holds); invalid files are reported and skipped.
+ */
 export async function loadExperimentsDir(dir: string, store: Store, allowExecProbes: boolean, log: Logger): Promise<{ loaded: string[]; skipped: string[] }> {
   const loaded: string[] = [];
   const skipped: string[] = [];
   const files = (await readdir(dir)).filter((file) => /\.(ya?ml|json)$/.test(file)).sort();
+  const gamedays: PendingGameDay[] = [];
   for (const file of files) {
     const path = join(dir, file);
     const text = await readFile(path, 'utf8');
@@ -59,9 +64,8 @@ export async function loadExperimentsDir(dir: string, store: Store, allowExecPro
       log.error({ file: path, problems: formatIssues(path, result.issues) }, `skipped invalid manifest ${path}`);
       continue;
     }
-    if (result.manifest.kind !== 'Experiment') {
-      log.info({ file: path, kind: result.manifest.kind }, `skipped ${path}: ${result.manifest.kind} manifests are not loaded by this version`);
-      skipped.push(path);
+    if (result.manifest.kind === 'GameDay') {
+      gamedays.push({ path, text, format: file.endsWith('.json') ? 'json' : 'yaml' });
       continue;
     }
     store.putExperiment({
@@ -73,6 +77,9 @@ export async function loadExperimentsDir(dir: string, store: Store, allowExecPro
     });
     loaded.push(result.manifest.metadata.name);
   }
-  log.info({ dir, loaded: loaded.length, skipped: skipped.length }, 'experiments loaded');
+  const days = loadGameDays(gamedays, store, log);
+  loaded.push(...days.loaded);
+  skipped.push(...days.skipped);
+  log.info({ dir, loaded: loaded.length, skipped: skipped.length, gamedays: days.loaded.length }, 'experiments loaded');
   return { loaded, skipped };
 }

@@ -488,7 +488,7 @@ describe('client verbs against a fake controller', () => {
     const html = capture(tempDir(), env);
     expect(await runCli(['report', 'run-1', '--format', 'html'], html.io)).toBe(0);
     expect(html.out()).toMatch(/^<!doctype html>/);
-    expect(html.out()).toContain('<td>probe homepage | failed</td>');
+    expect(html.out()).toContain('<p class="sentence">Deviated: the system left its steady state: probe homepage | failed.</p>');
     expect(await runCli(['report', 'run-1', '--format', 'pdf'], html.io)).toBe(2);
   });
 

@@ -7,6 +7,7 @@ export const ErrorCode = {
   InvalidFrame: 'invalid_frame',
   ProtocolVersion: 'protocol_version',
   Unauthorized: 'unauthorized',
+  RateLimited: 'rate_limited',
   NotFound: 'not_found',
   Conflict: 'conflict',
   Halted: 'halted',

@@ -1,6 +1,7 @@
 export * from './duration.js';
 export * from './errors.js';
 export * from './manifest/common.js';
+export * from './manifest/cron.js';
 export * from './manifest/faults.js';
 export * from './manifest/probes.js';
 export * from './manifest/experiment.js';
@@ -11,4 +12,5 @@ export * from './protocol/agent-messages.js';
 export * from './protocol/controller-messages.js';
 export * from './protocol/codec.js';
 export * from './api.js';
+export * from './schedule-api.js';
 export * from './probes/index.js';

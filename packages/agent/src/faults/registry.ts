@@ -2,11 +2,17 @@ import { run } from '../host/exec.js';
 import { defaultProxyScript } from '../host/latency-proxy.js';
 import { detectNetem } from '../host/tc.js';
 import { containerKillDriver } from './container-kill.js';
+import { containerPauseDriver } from './container-pause.js';
+import { containerRestartDriver } from './container-restart.js';
+import { containerStopDriver } from './container-stop.js';
+import { networkBandwidthDriver } from './network-bandwidth.js';
+import { networkBlackholeDriver } from './network-blackhole.js';
 import { networkLatencyDriver } from './network-latency.js';
+import { networkLossDriver } from './network-loss.js';
 import type { FaultDriver, LatencyMechanism } from './types.js';
 
 /** Every fault driver this agent has. */
-export const FAULT_DRIVERS: readonly FaultDriver[] = [containerKillDriver, networkLatencyDriver];
+export const FAULT_DRIVERS: readonly FaultDriver[] = [containerKillDriver, networkLatencyDriver, containerPauseDriver, containerStopDriver, containerRestartDriver, networkLossDriver, networkBlackholeDriver, networkBandwidthDriver];
 
 /** Options of {@link buildRegistry}. */
 export interface RegistryOptions {

@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
@@ -35,6 +36,8 @@ export interface ContainerDetails {
   image: string;
   /** `bridge`, `host`, `none`, `container:<id>`, or a network name. */
   networkMode: string;
+  /** Started with `--rm` (HostConfig.AutoRemove): Docker removes it once it stops. */
+  autoRemove?: boolean;
 }
 
 /** Conditions a container must all meet to be a candidate; an empty filter matches every container. */
@@ -158,13 +161,33 @@ export function filterCandidates(
   }
   const names = filter.names === undefined ? undefined : new Set(filter.names);
   const labels = Object.entries(filter.labels ?? {});
-  return containers.filter((container) => {
+  const candidates = containers.filter((container) => {
     if (isProtectedContainer(container, selfIds)) return false;
     if (labels.some(([key, value]) => container.labels[key] !== value)) return false;
-    if (pattern && !pattern.test(container.name)) return false;
     if (names && !names.has(container.name)) return false;
     return true;
   });
+  if (!pattern) return candidates;
+  const matched = matchNames(pattern, candidates.map((container) => container.name));
+  return candidates.filter((_container, index) => matched[index]);
+}
+
+/** How long a manifest's `namePattern` may run over all container names before it is refused. */
+export const NAME_PATTERN_BUDGET_MS = 200;
+
+/**
+ * Tests the names in a separate V8 context with a time limit, so a catastrophic pattern such as
+ * `^(a+)+$` cannot block the agent's event loop (and with it its deadline and lease timers).
+ */
+function matchNames(pattern: RegExp, names: string[]): boolean[] {
+  try {
+    return runInNewContext('names.map((name) => pattern.test(name))', { pattern, names }, { timeout: NAME_PATTERN_BUDGET_MS }) as boolean[];
+  } catch (error) {
+    throw new AgentError(
+      'invalid_request',
+      `namePattern ${JSON.stringify(pattern.source)} took over ${NAME_PATTERN_BUDGET_MS}ms on ${names.length} container name(s) (${messageOf(error)}); simplify the pattern (avoid nested quantifiers such as (a+)+)`,
+    );
+  }
 }
 
 function statusCode(error: unknown): number | undefined {
@@ -248,6 +271,7 @@ export class DockerHost {
       labels: { ...(info.Config?.Labels ?? {}) },
       image: info.Config?.Image ?? info.Image,
       networkMode: info.HostConfig?.NetworkMode ?? 'default',
+      autoRemove: info.HostConfig?.AutoRemove === true,
     };
   }
 
@@ -267,6 +291,56 @@ export class DockerHost {
       await this.docker.getContainer(id).kill({ signal });
     } catch (error) {
       throw dockerError(error, `sending ${signal} to container ${id}`);
+    }
+  }
+
+  /** Freezes every process of the container (`docker pause`). */
+  async pause(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).pause();
+    } catch (error) {
+      throw dockerError(error, `pausing container ${id}`);
+    }
+  }
+
+  /** Thaws a paused container (`docker unpause`). */
+  async unpause(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).unpause();
+    } catch (error) {
+      throw dockerError(error, `unpausing container ${id}`);
+    }
+  }
+
+  /**
+   * Stops the container (`docker stop -t`): its stop signal, then SIGKILL after `timeoutSeconds`.
+   * A container that is already stopped is fine (Docker answers 304).
+   */
+  async stop(id: string, timeoutSeconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: timeoutSeconds });
+    } catch (error) {
+      if (statusCode(error) === 304) return;
+      throw dockerError(error, `stopping container ${id}`);
+    }
+  }
+
+  /** Starts a stopped container (`docker start`). A container that is already running is fine (304). */
+  async start(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (error) {
+      if (statusCode(error) === 304) return;
+      throw dockerError(error, `starting container ${id}`);
+    }
+  }
+
+  /** Restarts the container (`docker restart -t`): stop with `timeoutSeconds` of grace, then start. */
+  async restart(id: string, timeoutSeconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).restart({ t: timeoutSeconds });
+    } catch (error) {
+      throw dockerError(error, `restarting container ${id}`);
     }
   }
 
@@ -305,9 +379,10 @@ export class DockerHost {
 
   /**
    * Container lifecycle events (`start`, `die`, ...) until `signal` aborts. The iterator ends when the
-   * engine closes the stream; callers that want to follow for ever re-subscribe.
+   * engine closes the stream; callers that want to follow for ever re-subscribe. `onSubscribed` is
+   * called once the engine has accepted the subscription (events from then on are not missed).
    */
-  async *events(options: { actions?: string[]; signal?: AbortSignal } = {}): AsyncGenerator<ContainerEvent> {
+  async *events(options: { actions?: string[]; signal?: AbortSignal; onSubscribed?: () => void } = {}): AsyncGenerator<ContainerEvent> {
     const { signal } = options;
     if (signal?.aborted) return;
     const filters: { type: string[]; event?: string[] } = { type: ['container'] };
@@ -318,6 +393,8 @@ export class DockerHost {
     } catch (error) {
       throw dockerError(error, 'subscribing to Docker events');
     }
+    // From here on the engine delivers every event: a caller can now look for what it missed before.
+    options.onSubscribed?.();
     const onAbort = () => stream.destroy();
     signal?.addEventListener('abort', onAbort, { once: true });
     stream.on('error', () => undefined);

@@ -1,4 +1,7 @@
 /**
+ * Kept free of workspace imports on purpose: the latency proxy program (latency-proxy-main.ts) loads
+ * this module through iptables.ts and must run from its own file with Node built-ins only.
+ *
  * Error codes used by the agent's host adapters and fault drivers. The strings are the same as
  * `ErrorCode` in `@faultline/shared`, so an {@link AgentError} normalises to the wire payload
  * `{code, message, retryable, details}` unchanged.

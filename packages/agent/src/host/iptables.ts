@@ -10,8 +10,17 @@ import { nsRunChecked } from './netns.js';
 
 /** Prefix of every chain Faultline creates. */
 export const CHAIN_PREFIX = 'FL-';
-/** Names of the chains Faultline owns: `FL-` and 12 lowercase hex digits. */
-export const OWNED_CHAIN = /^FL-[0-9a-f]{12}$/;
+/**
+ * Names of the chains Faultline owns: `FL-` and 12 lowercase hex digits, optionally followed by a
+ * direction suffix `-in` or `-out` (faults that need one chain per direction, e.g. network-blackhole).
+ */
+export const OWNED_CHAIN = /^FL-[0-9a-f]{12}(?:-(?:in|out))?$/;
+
+/** The iptables tables Faultline uses: `nat` (latency redirect) and `filter` (loss, blackhole). */
+export type IptablesTable = 'nat' | 'filter';
+
+/** The direction suffix of a chain that handles one direction only. */
+export type ChainDirection = 'in' | 'out';
 
 /** A TCP port redirected to a local listener (the latency proxy). */
 export interface RedirectRule {
@@ -22,9 +31,13 @@ export interface RedirectRule {
 const TABLE = 'nat';
 const IPTABLES_TIMEOUT_MS = 10_000;
 
-/** The chain name owned by a fault: `FL-` plus the first 12 hex digits of sha256(faultId). */
-export function chainNameForFault(faultId: string): string {
-  return CHAIN_PREFIX + createHash('sha256').update(faultId).digest('hex').slice(0, 12);
+/**
+ * The chain name owned by a fault: `FL-` plus the first 12 hex digits of sha256(faultId), plus
+ * `-in`/`-out` when a direction is given (at most 20 characters; iptables allows 28).
+ */
+export function chainNameForFault(faultId: string, direction?: ChainDirection): string {
+  const base = CHAIN_PREFIX + createHash('sha256').update(faultId).digest('hex').slice(0, 12);
+  return direction === undefined ? base : `${base}-${direction}`;
 }
 
 /** True when Faultline owns a chain of that name. */
@@ -146,18 +159,27 @@ function jumpTarget(ruleArgs: readonly string[]): string | undefined {
   return undefined;
 }
 
-async function readNatTable(pid: number): Promise<ParsedTable> {
-  const result = await iptablesChecked(pid, ['-t', TABLE, '-S']);
+async function readTable(pid: number, table: IptablesTable = TABLE): Promise<ParsedTable> {
+  const result = await iptablesChecked(pid, ['-t', table, '-S']);
   return parseTable(result.stdout);
 }
 
-async function listChains(pid: number): Promise<string[]> {
-  return (await readNatTable(pid)).chains;
+async function listChains(pid: number, table: IptablesTable = TABLE): Promise<string[]> {
+  return (await readTable(pid, table)).chains;
 }
 
-/** The Faultline chains (FL-...) present in the nat table of `pid`'s namespace. */
-export async function listOwnedChains(pid: number): Promise<string[]> {
-  return (await listChains(pid)).filter(isOwnedChain);
+/** The Faultline chains (FL-...) present in one table (default `nat`) of `pid`'s namespace. */
+export async function listOwnedChains(pid: number, table: IptablesTable = TABLE): Promise<string[]> {
+  return (await listChains(pid, table)).filter(isOwnedChain);
+}
+
+/**
+ * True when `iptables-save` output names `chain` as a whole word (a chain line `:NAME`, a rule of the
+ * chain, or a jump to it). `FL-<hex>` is not found inside `FL-<hex>-in`.
+ */
+export function savedMentionsChain(saved: string, chain: string): boolean {
+  const escaped = chain.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?:^|[\\s:])${escaped}(?=\\s|$)`, 'm').test(saved);
 }
 
 /** The output of `iptables-save` in `pid`'s namespace. */
@@ -166,24 +188,25 @@ export async function iptablesSave(pid: number): Promise<string> {
 }
 
 /**
- * Removes `chain` from `pid`'s namespace: deletes every rule that jumps to it (by its exact
- * specification), flushes it and deletes it. Missing chain = success. Afterwards checks with
- * `iptables-save` that the name appears nowhere, and throws `revert_failed` if it still does.
+ * Removes `chain` from one table (default `nat`) of `pid`'s namespace: deletes every rule of that
+ * table that jumps to it (by its exact specification), flushes it and deletes it. Missing chain =
+ * success. Afterwards checks with `iptables-save` (all tables) that the name appears nowhere, and
+ * throws `revert_failed` if it still does.
  */
-export async function removeChain(pid: number, chain: string): Promise<void> {
+export async function removeChain(pid: number, chain: string, table: IptablesTable = TABLE): Promise<void> {
   assertOwnedChain(chain);
   let lastError: unknown;
   // Something else (another revert, the proxy's own clean-up) may change the table between our list
   // and our delete; re-read and retry rather than fail on a rule that is already gone.
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const table = await readNatTable(pid);
-      for (const rule of table.rules) {
-        if (jumpTarget(rule) === chain) await iptablesChecked(pid, ['-t', TABLE, '-D', ...rule]);
+      const parsed = await readTable(pid, table);
+      for (const rule of parsed.rules) {
+        if (jumpTarget(rule) === chain) await iptablesChecked(pid, ['-t', table, '-D', ...rule]);
       }
-      if (table.chains.includes(chain)) {
-        await iptablesChecked(pid, ['-t', TABLE, '-F', chain]);
-        await iptablesChecked(pid, ['-t', TABLE, '-X', chain]);
+      if (parsed.chains.includes(chain)) {
+        await iptablesChecked(pid, ['-t', table, '-F', chain]);
+        await iptablesChecked(pid, ['-t', table, '-X', chain]);
       }
       lastError = undefined;
       break;
@@ -192,7 +215,7 @@ export async function removeChain(pid: number, chain: string): Promise<void> {
     }
   }
   const saved = await iptablesSave(pid);
-  if (saved.includes(chain)) {
+  if (savedMentionsChain(saved, chain)) {
     throw new AgentError('revert_failed', `iptables chain ${chain} is still present in the namespace of pid ${pid} after removal`, {
       cause: lastError,
       details: { chain, pid, lines: saved.split('\n').filter((line) => line.includes(chain)) },

@@ -70,6 +70,20 @@ export function netemRevertCommands(dev: string, handle: string): string[][] {
   return [['tc', 'qdisc', 'del', 'dev', dev, 'root', 'handle', normaliseHandle(handle)]];
 }
 
+/** The exact argv (beginning with `tc`) that lists the qdiscs of `dev` as JSON, for {@link parseRootQdisc}. */
+export function qdiscShowCommand(dev: string): string[] {
+  assertDevice(dev);
+  return ['tc', '-j', 'qdisc', 'show', 'dev', dev];
+}
+
+/**
+ * The exact argv (beginning with `unshare`) of the netem probe of {@link detectNetem}: a netem qdisc
+ * on the loopback of a throw-away network namespace. Exit code 0 means the kernel has netem.
+ */
+export function netemProbeCommand(): string[] {
+  return ['unshare', '-n', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'handle', PROBE_HANDLE, 'netem', 'delay', '1ms'];
+}
+
 /** True when the root qdisc is one the kernel attached by itself (nothing configured). */
 export function isDefaultRootQdisc(root: RootQdisc | null): boolean {
   return root === null || (root.handle === '0:' && DEFAULT_ROOT_QDISC_KINDS.includes(root.kind));
@@ -85,8 +99,8 @@ export function parseRootQdisc(json: string): RootQdisc | null {
 
 /** The root qdisc of `dev` in `pid`'s namespace; null when the device has none or does not exist. */
 export async function getRootQdisc(pid: number, dev: string): Promise<RootQdisc | null> {
-  assertDevice(dev);
-  const result = await nsRun(pid, 'tc', ['-j', 'qdisc', 'show', 'dev', dev], { timeoutMs: TC_TIMEOUT_MS });
+  const [cmd, ...args] = qdiscShowCommand(dev);
+  const result = await nsRun(pid, cmd!, args, { timeoutMs: TC_TIMEOUT_MS });
   if (result.code !== 0) {
     if (/Cannot find device/i.test(result.stderr)) return null;
     throw new AgentError('internal', `tc qdisc show dev ${dev} failed in the namespace of pid ${pid}: ${result.stderr.trim()}`);
@@ -100,9 +114,8 @@ export async function getRootQdisc(pid: number, dev: string): Promise<RootQdisc 
  */
 export async function detectNetem(): Promise<{ supported: boolean; reason?: string }> {
   try {
-    const result = await run('unshare', ['-n', 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'handle', PROBE_HANDLE, 'netem', 'delay', '1ms'], {
-      timeoutMs: 5_000,
-    });
+    const [cmd, ...args] = netemProbeCommand();
+    const result = await run(cmd!, args, { timeoutMs: 5_000 });
     if (result.code === 0) return { supported: true };
     return { supported: false, reason: result.stderr.trim() || `exit code ${String(result.code)}` };
   } catch (error) {

@@ -4,6 +4,7 @@ const STATUS: Partial<Record<WireError['code'], number>> = {
   [ErrorCode.InvalidManifest]: 400,
   [ErrorCode.InvalidRequest]: 400,
   [ErrorCode.Unauthorized]: 401,
+  [ErrorCode.RateLimited]: 429,
   [ErrorCode.NotFound]: 404,
   [ErrorCode.Conflict]: 409,
   [ErrorCode.Halted]: 409,

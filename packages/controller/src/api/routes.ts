@@ -13,6 +13,7 @@ import type { Hub } from '../hub/hub.js';
 import { summarize, type JournalWriter } from '../runs/journal.js';
 import type { RunManager } from '../runs/run-manager.js';
 import type { Store } from '../store/store.js';
+import type { AuthFailureLimiter } from './auth-limiter.js';
 import { tokensEqual } from './auth.js';
 import { httpError } from './errors.js';
 
@@ -23,8 +24,15 @@ export interface RouteDeps {
   runs: RunManager;
   apiToken: string;
   allowExecProbes: boolean;
-  metrics: () => string;
+  metrics: () => Promise<{ contentType: string; text: string }>;
+  /** Blocks addresses after repeated failed authentications (429). Default none. */
+  authLimiter?: AuthFailureLimiter;
+  /** The next fire time (epoch ms) of an experiment's schedule, or null. Default none. */
+  nextFire?: (experiment: string) => number | null;
 }
+
+/** Routes anyone may call without the API token. */
+const PUBLIC_ROUTES = new Set(['/healthz', '/metrics']);
 
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -49,13 +57,32 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   );
 
   app.get('/healthz', () => ({ status: 'ok' }));
-  app.get('/metrics', (_request, reply) => reply.type('text/plain; version=0.0.4').send(deps.metrics()));
+  app.get('/metrics', async (_request, reply) => {
+    const { contentType, text } = await deps.metrics();
+    return reply.type(contentType).send(text);
+  });
 
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/api/')) return;
+    // Decide by the matched route, not the raw URL: the router decodes percent-escapes, so
+    // `/%61pi/v1/agents` reaches /api/v1/agents although the URL does not start with /api/.
+    const route = request.routeOptions.url;
+    if (route === undefined ? !request.url.startsWith('/api/') : PUBLIC_ROUTES.has(route)) return;
+    const verdict = deps.authLimiter?.check(request.ip);
+    if (verdict && !verdict.allowed) {
+      await reply
+        .code(429)
+        .header('retry-after', String(verdict.retryAfterSeconds))
+        .send({
+          error: `too many failed authentication attempts from ${request.ip}: retry in ${verdict.retryAfterSeconds}s`,
+          code: ErrorCode.RateLimited,
+          details: [],
+        });
+      return;
+    }
     const header = request.headers.authorization ?? '';
     const token = header.startsWith('Bearer ') ? header.slice(7) : '';
     if (!tokensEqual(token, deps.apiToken)) {
+      if (deps.authLimiter?.fail(request.ip)) request.log.warn({ remote: request.ip }, 'too many failed API authentications: address blocked for a while');
       await reply
         .code(401)
         .header('www-authenticate', 'Bearer')
@@ -73,11 +100,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       origin: e.origin,
       updatedAt: e.updatedAt,
       schedule: e.manifest.spec.schedule ?? null,
+      nextFire: deps.nextFire?.(e.name) ?? null,
     })),
   );
 
   app.get<{ Params: { name: string } }>('/api/v1/experiments/:name', (request) => {
-    const experiment = store.getExperiment(request.params.name);
+    const experiment = store.getExperiment(checkName(request.params.name));
     if (!experiment) throw notFound('experiment', request.params.name);
     return { name: experiment.name, origin: experiment.origin, updatedAt: experiment.updatedAt, source: experiment.source, manifest: experiment.manifest };
   });
@@ -93,12 +121,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 
   app.delete<{ Params: { name: string } }>('/api/v1/experiments/:name', (request, reply) => {
-    if (!store.deleteExperiment(request.params.name)) throw notFound('experiment', request.params.name);
+    if (!store.deleteExperiment(checkName(request.params.name))) throw notFound('experiment', request.params.name);
     return reply.code(204).send();
   });
 
   app.post<{ Params: { name: string } }>('/api/v1/experiments/:name/runs', (request, reply) => {
-    const experiment = store.getExperiment(request.params.name);
+    const experiment = store.getExperiment(checkName(request.params.name));
     if (!experiment) throw notFound('experiment', request.params.name);
     const body = jsonBody(request);
     const dryRun = body.dryRun ?? false;

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import type { Dispatcher } from 'undici';
 import { formatDuration } from '@faultline/shared';
 import { API_TOKEN_FILE, readTokenFile } from '../store/tokens.js';
 import { EXIT_FAILURE, parseVerbArgs, usageError, type CliIo, type ParsedArgs, type VerbSpec } from './io.js';
@@ -17,6 +19,8 @@ export interface ClientOptions {
   tokenSource?: string;
   /** Path of the token file that was looked for when no token was given. */
   tokenFile?: string;
+  /** PEM file of the CA(s) to trust for an https controller (`--ca`, FAULTLINE_CA). Default the system's CAs. */
+  caFile?: string;
 }
 
 /** One problem in an API error's `details`. */
@@ -52,10 +56,12 @@ export class UnreachableError extends Error {
  */
 export function resolveClientOptions(args: ParsedArgs, io: CliIo): ClientOptions {
   const server = normaliseServer(stringValue(args, 'server') ?? nonEmpty(io.env.FAULTLINE_SERVER) ?? DEFAULT_SERVER);
+  const caText = stringValue(args, 'ca') ?? nonEmpty(io.env.FAULTLINE_CA);
+  const ca = caText === undefined ? {} : { caFile: isAbsolute(caText) ? caText : join(io.cwd, caText) };
   const flagToken = stringValue(args, 'token');
-  if (flagToken !== undefined) return { server, token: flagToken, tokenSource: '--token' };
+  if (flagToken !== undefined) return { server, ...ca, token: flagToken, tokenSource: '--token' };
   const envToken = nonEmpty(io.env.FAULTLINE_API_TOKEN);
-  if (envToken !== undefined) return { server, token: envToken, tokenSource: 'FAULTLINE_API_TOKEN' };
+  if (envToken !== undefined) return { server, ...ca, token: envToken, tokenSource: 'FAULTLINE_API_TOKEN' };
   const dataDir = nonEmpty(io.env.FAULTLINE_DATA) ?? '.faultline';
   const tokenFile = join(isAbsolute(dataDir) ? dataDir : join(io.cwd, dataDir), API_TOKEN_FILE);
   let fileToken: string | undefined;
@@ -64,7 +70,7 @@ export function resolveClientOptions(args: ParsedArgs, io: CliIo): ClientOptions
   } catch {
     fileToken = undefined; // unreadable: treated as absent; a 401 then explains where tokens come from
   }
-  return fileToken === undefined ? { server, tokenFile } : { server, token: fileToken, tokenSource: tokenFile, tokenFile };
+  return fileToken === undefined ? { server, ...ca, tokenFile } : { server, ...ca, token: fileToken, tokenSource: tokenFile, tokenFile };
 }
 
 /** Options of one REST call. */
@@ -82,6 +88,8 @@ export interface RequestOptions {
 
 /** A small client of the controller's REST API (SPEC §5). */
 export class ApiClient {
+  #dispatcher: Dispatcher | undefined;
+
   constructor(readonly options: ClientOptions) {}
 
   /** GET, returning the parsed JSON body. */
@@ -144,6 +152,20 @@ export class ApiClient {
     return `${this.options.server}${path}${search ? `?${search}` : ''}`;
   }
 
+  /** An HTTP dispatcher that trusts the CA(s) in `caFile` (read once; undici loaded only then). */
+  async #trusting(caFile: string): Promise<Dispatcher> {
+    if (this.#dispatcher) return this.#dispatcher;
+    let ca: string;
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (error) {
+      throw new Error(`--ca ${caFile}: cannot read it: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const { Agent } = await import('undici');
+    this.#dispatcher = new Agent({ connect: { ca } });
+    return this.#dispatcher;
+  }
+
   async #fetch(
     url: string,
     init: { method: string; headers: Record<string, string>; body?: string },
@@ -156,12 +178,14 @@ export class ApiClient {
       (s): s is AbortSignal => s !== undefined,
     );
     try {
-      return await fetch(url, {
+      const request: RequestInit & { dispatcher?: Dispatcher } = {
         method: init.method,
         headers,
         body: init.body,
         signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
-      });
+      };
+      if (this.options.caFile !== undefined) request.dispatcher = await this.#trusting(this.options.caFile);
+      return await fetch(url, request);
     } catch (error) {
       if (signal?.aborted) throw error; // the caller's own abort, not a network problem
       if (error instanceof Error && error.name === 'TimeoutError' && timeoutMs !== undefined) {
@@ -243,6 +267,13 @@ function unreachableMessage(server: string, error: unknown): string {
     case 'ECONNRESET':
     case 'UND_ERR_SOCKET':
       return `cannot reach the controller at ${server}: the connection was closed`;
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_HAS_EXPIRED':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `cannot reach the controller at ${server}: its TLS certificate is not trusted (${code}): pass its CA with --ca FILE or FAULTLINE_CA`;
     default: {
       const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : undefined;
       const detail = code ?? cause ?? (error instanceof Error ? error.message : String(error));

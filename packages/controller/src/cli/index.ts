@@ -6,6 +6,7 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo, type Verb } from './io.j
 import { reportCommand, reportSpec } from './report.js';
 import { runCommand, runSpec } from './run.js';
 import { runsCommand, runsSpec } from './runs.js';
+import { scheduleCommand, scheduleSpec } from './schedule.js';
 import { validateCommand, validateSpec } from './validate.js';
 
 export type { CliIo, CliWritable, Verb } from './io.js';
@@ -27,6 +28,7 @@ export const CLIENT_COMMANDS: Readonly<Record<string, CliCommand>> = {
   halt: { summary: haltSpec.summary, run: haltCommand },
   resume: { summary: resumeSpec.summary, run: resumeCommand },
   report: { summary: reportSpec.summary, run: reportCommand },
+  schedule: { summary: scheduleSpec.summary, run: scheduleCommand },
 };
 
 const CONTROLLER_PLACEHOLDER: CliCommand = {
@@ -38,7 +40,7 @@ const CONTROLLER_PLACEHOLDER: CliCommand = {
 };
 
 /** Options that may come before the verb and are passed on to it. */
-const GLOBAL_VALUE_OPTIONS = new Set(['--server', '--token']);
+const GLOBAL_VALUE_OPTIONS = new Set(['--server', '--token', '--ca']);
 
 /**
  * Runs `faultline <verb> [args]` and returns the exit code: 0 success, 1 failure, 2 usage error,

@@ -63,6 +63,11 @@ export const REMOTE_OPTIONS: Record<string, OptionSpec> = {
     value: 'TOKEN',
     description: 'API token [FAULTLINE_API_TOKEN], default the contents of ./.faultline/api-token',
   },
+  ca: {
+    type: 'string',
+    value: 'FILE',
+    description: "PEM CA certificate(s) to trust for an https controller [FAULTLINE_CA], default the system's",
+  },
 };
 
 /** Parsed arguments. */

@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { formatIssues, parseManifest, type Manifest } from '@faultline/shared';
+import { checkGameDayReferences } from './gameday-check.js';
 import { EXIT_FAILURE, EXIT_OK, parseVerbArgs, type CliIo, type VerbSpec } from './io.js';
 
 export const validateSpec: VerbSpec = {
@@ -9,7 +10,8 @@ export const validateSpec: VerbSpec = {
   summary: 'check manifests offline; prints every problem as file:line:column: field: message',
   details:
     'A directory stands for its *.yaml, *.yml and *.json files. Exit 0 when every manifest is valid, 1 otherwise.\n' +
-    'Controller policy (e.g. exec probes without --allow-exec-probes) is checked when the manifest is uploaded.',
+    'Controller policy (e.g. exec probes without --allow-exec-probes) is checked when the manifest is uploaded.\n' +
+    'A game day may name only experiments among the files given or in its own folder.',
   options: {},
   remote: false,
   positionals: { min: 1, max: Infinity },
@@ -25,17 +27,32 @@ export async function validateCommand(argv: string[], io: CliIo): Promise<number
   const args = parseVerbArgs(validateSpec, argv, io);
   if (typeof args === 'number') return args;
   let failed = false;
+  // Game days are reported last: the experiments they name may come in later files.
+  const gamedays: Extract<FileCheck, { ok: true }>[] = [];
+  const experiments = new Set<string>();
   for (const arg of args.positionals) {
     const files = await expand(arg, io);
     if (files.length === 0) failed = true;
     for (const file of files) {
       const check = await checkManifestFile(file, io);
-      if (check.ok) {
+      if (check.ok && check.manifest.kind === 'GameDay') {
+        gamedays.push(check);
+      } else if (check.ok) {
+        experiments.add(check.manifest.metadata.name);
         io.stdout.write(`${check.file}: ok (${check.manifest.kind} ${check.manifest.metadata.name})\n`);
       } else {
         failed = true;
         for (const line of check.lines) io.stdout.write(`${line}\n`);
       }
+    }
+  }
+  for (const gameday of gamedays) {
+    const check = await checkGameDayReferences(gameday, experiments, io);
+    if (check.ok) {
+      io.stdout.write(`${check.file}: ok (${check.manifest.kind} ${check.manifest.metadata.name})\n`);
+    } else {
+      failed = true;
+      for (const line of check.lines) io.stdout.write(`${line}\n`);
     }
   }
   return failed ? EXIT_FAILURE : EXIT_OK;

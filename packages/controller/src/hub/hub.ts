@@ -10,6 +10,8 @@ import {
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   decodeAgentMessage,
+  isDuration,
+  parseDuration,
   encodeMessage,
   errorMessage,
   type AgentMessage,
@@ -22,7 +24,9 @@ import {
   type WireError,
 } from '@faultline/shared';
 import { tokensEqual } from '../api/auth.js';
+import type { AuthFailureLimiter } from '../api/auth-limiter.js';
 import { AgentSession } from './agent-session.js';
+import { FrameBudget } from './frame-budget.js';
 
 /** Options of {@link Hub}. */
 export interface HubOptions {
@@ -32,18 +36,25 @@ export interface HubOptions {
   heartbeatIntervalMs?: number;
   /** Time limit of one request to an agent. Default 15 s. */
   requestTimeoutMs?: number;
+  /** Blocks addresses after repeated wrong agent tokens (429 on the upgrade). Default none. */
+  authLimiter?: AuthFailureLimiter;
+  /** Frames one connection may send per second before it is closed (1008). Default 2000. */
+  maxFramesPerSecond?: number;
+  /** Invalid frames one connection may send per 10 s before it is closed (1008). Default 100. */
+  maxInvalidFramesPer10s?: number;
 }
 
 type RevertedMessage = Extract<AgentMessage, { type: 'reverted' }>;
 
-/** One inject or revert request to an agent, timed by the controller (for metrics). */
-export type FaultRequestTiming = {
-  agent: string;
-  faultId: string;
+/** An inject or revert request to an agent. */
+export type FaultRequest = { agent: string; faultId: string } & ({ action: 'inject'; fault: InjectMessage['fault'] } | { action: 'revert' });
+
+/** One settled inject or revert request, timed by the controller (for metrics). */
+export type FaultRequestTiming = FaultRequest & {
   /** False when the agent answered with an error, did not answer in time, or was not connected. */
   ok: boolean;
   durationMs: number;
-} & ({ action: 'inject'; fault: InjectMessage['fault'] } | { action: 'revert' });
+};
 
 /**
  * Events: `reverted` (agent, message) for reverts the agent did on its own; `agent-connected`, `agent-disconnected` (name);
@@ -79,8 +90,15 @@ export class Hub extends EventEmitter<HubEvents> {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
+    const remote = request.socket.remoteAddress;
+    const verdict = this.options.authLimiter?.check(remote);
+    if (verdict && !verdict.allowed) {
+      socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${verdict.retryAfterSeconds}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return true;
+    }
     if (!tokensEqual(token, this.options.agentToken)) {
-      this.log.warn({ remote: request.socket.remoteAddress }, 'agent connection refused: wrong or missing agent token');
+      this.log.warn({ remote }, 'agent connection refused: wrong or missing agent token');
+      if (this.options.authLimiter?.fail(remote)) this.log.warn({ remote }, 'too many wrong agent tokens: address blocked for a while');
       socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return true;
     }
@@ -94,9 +112,27 @@ export class Hub extends EventEmitter<HubEvents> {
       this.log.warn({ remote }, 'agent sent no hello within 10s; closing');
       ws.close(4000, 'hello expected');
     }, 10_000);
+    const frames = new FrameBudget(this.options.maxFramesPerSecond ?? 2000, 1000);
+    const invalidFrames = new FrameBudget(this.options.maxInvalidFramesPer10s ?? 100, 10_000);
+    let cut = false;
+    const cutOff = (why: string): void => {
+      cut = true;
+      this.log.warn({ remote, agent: session?.name }, `closing an agent connection: ${why}`);
+      ws.close(1008, why);
+      setTimeout(() => ws.terminate(), 1000).unref();
+    };
     ws.on('message', (raw) => {
+      if (cut) return;
+      if (!frames.take()) {
+        cutOff(`more than ${frames.limit} frames in one second`);
+        return;
+      }
       const decoded = decodeAgentMessage(raw);
       if (!decoded.ok) {
+        if (!invalidFrames.take()) {
+          cutOff(`more than ${invalidFrames.limit} invalid frames in 10 seconds`);
+          return;
+        }
         this.log.warn({ remote, agent: session?.name, err: decoded.error.message }, 'invalid frame from agent');
         this.sendError(ws, decoded.error, decoded.id);
         return;
@@ -233,7 +269,9 @@ export class Hub extends EventEmitter<HubEvents> {
 
   async inject(agent: string, order: Omit<InjectMessage, 'type' | 'id'>): Promise<Extract<AgentMessage, { type: 'injected' }>> {
     return this.timed({ action: 'inject', agent, faultId: order.faultId, fault: order.fault }, async () => {
-      const reply = await this.require(agent).request({ type: 'inject', ...order }, this.timeout());
+      // Faults with a grace period (container-stop/restart `timeout`) may take that long on top.
+      const grace = typeof order.params.timeout === 'string' && isDuration(order.params.timeout) ? parseDuration(order.params.timeout) : 0;
+      const reply = await this.require(agent).request({ type: 'inject', ...order }, this.timeout() + grace);
       if (reply.type === 'injected') return reply;
       throw replyError(agent, reply);
     });
@@ -248,7 +286,7 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /** Runs a fault request and emits `fault-request` with its duration and outcome. */
-  private async timed<T>(request: Omit<FaultRequestTiming, 'ok' | 'durationMs'>, send: () => Promise<T>): Promise<T> {
+  private async timed<T>(request: FaultRequest, send: () => Promise<T>): Promise<T> {
     const started = performance.now();
     let ok = false;
     try {
@@ -256,7 +294,7 @@ export class Hub extends EventEmitter<HubEvents> {
       ok = true;
       return reply;
     } finally {
-      this.emit('fault-request', { ...request, ok, durationMs: performance.now() - started } as FaultRequestTiming);
+      this.emit('fault-request', { ...request, ok, durationMs: performance.now() - started });
     }
   }
 

@@ -13,6 +13,8 @@ export interface RunManagerOptions {
   log: Logger;
   runProbe: ProbeRunner;
   allowExecProbes: boolean;
+  /** Called with each new run's journal writer before the run starts (metrics listen to it). */
+  onJournal?: (writer: JournalWriter) => void;
 }
 
 /** Starts, tracks and stops runs; routes agent events to the run that owns a fault. */
@@ -85,7 +87,8 @@ export class RunManager {
       } else confirmed.push(agent);
     });
     for (const view of this.options.hub.agents()) {
-      if (!view.connected && view.activeFaults > 0) {
+      // An agent asked above that dropped meanwhile is already listed, with the error it got.
+      if (!view.connected && view.activeFaults > 0 && !unconfirmed.some((u) => u.agent === view.name)) {
         unconfirmed.push({ agent: view.name, error: 'not connected: it reverts its faults itself when its lease expires' });
       }
     }
@@ -127,6 +130,7 @@ export class RunManager {
     };
     this.options.store.insertRun(journal);
     const writer = new JournalWriter(journal, (j) => this.options.store.saveRun(j));
+    this.options.onJournal?.(writer);
     const run = new Run(writer, {
       hub: this.options.hub,
       log: this.log,

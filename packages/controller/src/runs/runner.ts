@@ -254,6 +254,8 @@ export class Run {
     } catch (error) {
       result = { probe: probe.name, type: probe.type, phase, ok: false, at: Date.now(), durationMs: 0, from: 'controller', output: '', error: errorMessage(error) };
     }
+    // A `during` attempt cut short because the method ended says nothing about the system: drop it.
+    if (signal?.aborted) return result;
     this.recordProbe(result);
     return result;
   }

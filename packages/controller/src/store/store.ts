@@ -1,7 +1,18 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { FaultlineError, ErrorCode, type Experiment, type RunJournal, type RunStatus, type RunSummary, type RunTrigger } from '@faultline/shared';
+import {
+  FaultlineError,
+  ErrorCode,
+  type Experiment,
+  type FireRecord,
+  type GameDay,
+  type GameDayRun,
+  type RunJournal,
+  type RunStatus,
+  type RunSummary,
+  type RunTrigger,
+} from '@faultline/shared';
 
 /** Name of the database file inside the data directory. */
 export const DB_FILE = 'faultline.db';
@@ -81,6 +92,46 @@ const MIGRATIONS: readonly string[] = [
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
   );
+  `,
+  // 2: game days, game-day runs, schedule state and fire records (docs/scheduling.md).
+  `
+  CREATE TABLE gamedays (
+    name       TEXT PRIMARY KEY,
+    source     TEXT NOT NULL,
+    format     TEXT NOT NULL CHECK (format IN ('yaml', 'json')),
+    origin     TEXT NOT NULL CHECK (origin IN ('file', 'api')),
+    manifest   TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE gameday_runs (
+    id         TEXT PRIMARY KEY,
+    gameday    TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    record     TEXT NOT NULL
+  );
+  CREATE INDEX gameday_runs_created ON gameday_runs (gameday, created_at DESC);
+  CREATE INDEX gameday_runs_status ON gameday_runs (status);
+  CREATE TABLE schedule_state (
+    key           TEXT PRIMARY KEY,
+    spec          TEXT NOT NULL,
+    covered_until INTEGER NOT NULL,
+    last_fire_at  INTEGER,
+    last_outcome  TEXT,
+    next_fire_at  INTEGER,
+    updated_at    INTEGER NOT NULL
+  );
+  CREATE TABLE schedule_fires (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    schedule     TEXT NOT NULL,
+    scheduled_at INTEGER NOT NULL,
+    recorded_at  INTEGER NOT NULL,
+    outcome      TEXT NOT NULL CHECK (outcome IN ('fired', 'skipped', 'missed')),
+    reason       TEXT,
+    run_id       TEXT,
+    detail       TEXT
+  );
+  CREATE INDEX schedule_fires_schedule ON schedule_fires (schedule, id DESC);
   `,
 ];
 
@@ -179,6 +230,7 @@ export class Store {
       manifest: JSON.stringify(input.manifest),
       updated_at: updatedAt,
     });
+    this.#changed('experiment', input.name);
     return { ...input, updatedAt };
   }
 
@@ -195,7 +247,9 @@ export class Store {
 
   /** Removes an experiment; false when there was none. Its runs stay. */
   deleteExperiment(name: string): boolean {
-    return this.#stmt.deleteExperiment.run(name).changes > 0;
+    const removed = this.#stmt.deleteExperiment.run(name).changes > 0;
+    if (removed) this.#changed('experiment', name);
+    return removed;
   }
 
   // --- runs --------------------------------------------------------------------------------------
@@ -265,6 +319,248 @@ export class Store {
   deleteSetting(key: string): void {
     this.#stmt.deleteSetting.run(key);
   }
+
+  // --- game days, schedules (docs/scheduling.md) -------------------------------------------------
+
+  readonly #prepared = new Map<string, Database.Statement>();
+
+  /** A prepared statement, cached by its text. */
+  #prep(sql: string): Database.Statement {
+    let statement = this.#prepared.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#prepared.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #manifestListeners = new Set<(kind: 'experiment' | 'gameday', name: string) => void>();
+
+  /** Runs `fn` in one transaction (one commit for many writes). */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
+  }
+
+  /** Calls `listener` after an experiment or game day is put or deleted; returns a function that removes it. */
+  onManifestChange(listener: (kind: 'experiment' | 'gameday', name: string) => void): () => void {
+    this.#manifestListeners.add(listener);
+    return () => this.#manifestListeners.delete(listener);
+  }
+
+  #changed(kind: 'experiment' | 'gameday', name: string): void {
+    for (const listener of this.#manifestListeners) listener(kind, name);
+  }
+
+  /** Creates or replaces a game day. */
+  putGameDay(input: GameDayInput): StoredGameDay {
+    const updatedAt = Date.now();
+    this.#prep(
+        `INSERT INTO gamedays (name, source, format, origin, manifest, updated_at)
+         VALUES (@name, @source, @format, @origin, @manifest, @updated_at)
+         ON CONFLICT (name) DO UPDATE SET source = excluded.source, format = excluded.format,
+           origin = excluded.origin, manifest = excluded.manifest, updated_at = excluded.updated_at`,
+      )
+      .run({ ...input, manifest: JSON.stringify(input.manifest), updated_at: updatedAt });
+    this.#changed('gameday', input.name);
+    return { ...input, updatedAt };
+  }
+
+  /** One game day, or undefined. */
+  getGameDay(name: string): StoredGameDay | undefined {
+    const row = this.#prep('SELECT * FROM gamedays WHERE name = ?').get(name) as ExperimentRow | undefined;
+    return row ? { ...experimentFromRow(row), manifest: JSON.parse(row.manifest) as GameDay } : undefined;
+  }
+
+  /** Every game day, by name. */
+  listGameDays(): StoredGameDay[] {
+    return (this.#prep('SELECT * FROM gamedays ORDER BY name').all() as ExperimentRow[]).map((row) => ({
+      ...experimentFromRow(row),
+      manifest: JSON.parse(row.manifest) as GameDay,
+    }));
+  }
+
+  /** Removes a game day; false when there was none. Its runs stay. */
+  deleteGameDay(name: string): boolean {
+    const removed = this.#prep('DELETE FROM gamedays WHERE name = ?').run(name).changes > 0;
+    if (removed) this.#changed('gameday', name);
+    return removed;
+  }
+
+  /** Writes a game-day run, inserting it if it is new. */
+  saveGameDayRun(run: GameDayRun): void {
+    this.#prep(
+        `INSERT INTO gameday_runs (id, gameday, status, created_at, record) VALUES (@id, @gameday, @status, @created_at, @record)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, record = excluded.record`,
+      )
+      .run({ id: run.id, gameday: run.gameday, status: run.status, created_at: run.createdAt, record: JSON.stringify(run) });
+  }
+
+  /** One game-day run, or undefined. */
+  getGameDayRun(id: string): GameDayRun | undefined {
+    const row = this.#prep('SELECT record FROM gameday_runs WHERE id = ?').get(id) as { record: string } | undefined;
+    return row ? (JSON.parse(row.record) as GameDayRun) : undefined;
+  }
+
+  /** Game-day runs, newest first. */
+  listGameDayRuns(query: { gameday?: string; limit?: number } = {}): GameDayRun[] {
+    const limit = clampLimit(query.limit);
+    const rows = (
+      query.gameday === undefined
+        ? this.#prep('SELECT record FROM gameday_runs ORDER BY created_at DESC, rowid DESC LIMIT ?').all(limit)
+        : this.#prep('SELECT record FROM gameday_runs WHERE gameday = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(query.gameday, limit)
+    ) as { record: string }[];
+    return rows.map((row) => JSON.parse(row.record) as GameDayRun);
+  }
+
+  /** Game-day runs left pending or running, e.g. by a crash. */
+  interruptedGameDayRuns(): GameDayRun[] {
+    const rows = this.#prep("SELECT record FROM gameday_runs WHERE status IN ('pending', 'running') ORDER BY created_at").all() as { record: string }[];
+    return rows.map((row) => JSON.parse(row.record) as GameDayRun);
+  }
+
+  /** The stored state of one schedule, or undefined. */
+  getScheduleState(key: string): ScheduleState | undefined {
+    const row = this.#prep('SELECT * FROM schedule_state WHERE key = ?').get(key) as ScheduleStateRow | undefined;
+    return row ? scheduleStateFromRow(row) : undefined;
+  }
+
+  /** Every stored schedule state. */
+  listScheduleStates(): ScheduleState[] {
+    return (this.#prep('SELECT * FROM schedule_state ORDER BY key').all() as ScheduleStateRow[]).map(scheduleStateFromRow);
+  }
+
+  /** Creates or replaces a schedule's state. */
+  putScheduleState(state: ScheduleState): void {
+    this.#prep(
+        `INSERT INTO schedule_state (key, spec, covered_until, last_fire_at, last_outcome, next_fire_at, updated_at)
+         VALUES (@key, @spec, @covered_until, @last_fire_at, @last_outcome, @next_fire_at, @updated_at)
+         ON CONFLICT (key) DO UPDATE SET spec = excluded.spec, covered_until = excluded.covered_until,
+           last_fire_at = excluded.last_fire_at, last_outcome = excluded.last_outcome,
+           next_fire_at = excluded.next_fire_at, updated_at = excluded.updated_at`,
+      )
+      .run({
+        key: state.key,
+        spec: state.spec,
+        covered_until: state.coveredUntil,
+        last_fire_at: state.lastFireAt,
+        last_outcome: state.lastOutcome,
+        next_fire_at: state.nextFireAt,
+        updated_at: Date.now(),
+      });
+  }
+
+  /** Removes a schedule's state (its fire records stay). */
+  deleteScheduleState(key: string): void {
+    this.#prep('DELETE FROM schedule_state WHERE key = ?').run(key);
+  }
+
+  /** Records one fire outcome; keeps the newest {@link FIRE_RECORDS_KEPT} records of each schedule. Returns the id. */
+  insertFire(record: Omit<FireRecord, 'id'>): number {
+    const id = Number(
+      this.#prep(
+          `INSERT INTO schedule_fires (schedule, scheduled_at, recorded_at, outcome, reason, run_id, detail)
+           VALUES (@schedule, @scheduled_at, @recorded_at, @outcome, @reason, @run_id, @detail)`,
+        )
+        .run({
+          schedule: record.schedule,
+          scheduled_at: record.scheduledAt,
+          recorded_at: record.recordedAt,
+          outcome: record.outcome,
+          reason: record.reason,
+          run_id: record.runId,
+          detail: record.detail,
+        }).lastInsertRowid,
+    );
+    if (id % 100 === 0) {
+      this.#prep(
+          `DELETE FROM schedule_fires WHERE schedule = @schedule AND id <= (
+             SELECT id FROM schedule_fires WHERE schedule = @schedule ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
+        )
+        .run({ schedule: record.schedule, keep: FIRE_RECORDS_KEPT });
+    }
+    return id;
+  }
+
+  /** Fire records, newest first (by fire time, then insertion). */
+  listFires(query: { schedule?: string; limit?: number } = {}): FireRecord[] {
+    const limit = Math.min(FIRE_RECORDS_KEPT, Math.max(1, Math.floor(query.limit ?? 100)));
+    const rows = (
+      query.schedule === undefined
+        ? this.#prep('SELECT * FROM schedule_fires ORDER BY scheduled_at DESC, id DESC LIMIT ?').all(limit)
+        : this.#prep('SELECT * FROM schedule_fires WHERE schedule = ? ORDER BY scheduled_at DESC, id DESC LIMIT ?').all(query.schedule, limit)
+    ) as FireRow[];
+    return rows.map((row) => ({
+      id: row.id,
+      schedule: row.schedule,
+      scheduledAt: row.scheduled_at,
+      recordedAt: row.recorded_at,
+      outcome: row.outcome,
+      reason: row.reason,
+      runId: row.run_id,
+      detail: row.detail,
+    }));
+  }
+}
+
+/** How many fire records are kept per schedule (older ones are pruned). */
+export const FIRE_RECORDS_KEPT = 1000;
+
+/** A game day to store. */
+export interface GameDayInput {
+  name: string;
+  source: string;
+  format: ManifestFormat;
+  origin: ExperimentOrigin;
+  manifest: GameDay;
+}
+
+/** A stored game day. */
+export interface StoredGameDay extends GameDayInput {
+  updatedAt: number;
+}
+
+/** What the scheduler keeps about one schedule between restarts. Times are epoch ms. */
+export interface ScheduleState {
+  /** `experiment/<name>` or `gameday/<name>`. */
+  key: string;
+  /** The schedule as JSON: a different one starts afresh (no missed fires of the old one are recorded). */
+  spec: string;
+  /** Every fire time at or before this has an outcome (fired, skipped or missed). */
+  coveredUntil: number;
+  lastFireAt: number | null;
+  lastOutcome: string | null;
+  nextFireAt: number | null;
+}
+
+interface ScheduleStateRow {
+  key: string;
+  spec: string;
+  covered_until: number;
+  last_fire_at: number | null;
+  last_outcome: string | null;
+  next_fire_at: number | null;
+}
+
+interface FireRow {
+  id: number;
+  schedule: string;
+  scheduled_at: number;
+  recorded_at: number;
+  outcome: FireRecord['outcome'];
+  reason: FireRecord['reason'];
+  run_id: string | null;
+  detail: string | null;
+}
+
+function scheduleStateFromRow(row: ScheduleStateRow): ScheduleState {
+  return {
+    key: row.key,
+    spec: row.spec,
+    coveredUntil: row.covered_until,
+    lastFireAt: row.last_fire_at,
+    lastOutcome: row.last_outcome,
+    nextFireAt: row.next_fire_at,
+  };
 }
 
 function prepareStatements(db: Database.Database) {

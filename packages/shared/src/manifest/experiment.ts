@@ -8,6 +8,7 @@ import {
   SelectSchema,
   regexError,
 } from './common.js';
+import { parseCron, timeZoneError } from './cron.js';
 import { MethodStepSchema } from './faults.js';
 import { ProbeSchema } from './probes.js';
 
@@ -38,14 +39,45 @@ export type Target = z.infer<typeof TargetSchema>;
 export const ScheduleSchema = z.union([
   z
     .object({
-      cron: z.string().min(1).describe('5 fields, or 6 with seconds first'),
-      timezone: z.string().min(1).default('UTC').describe('An IANA time zone, e.g. Europe/Berlin'),
+      cron: z
+        .string()
+        .superRefine((text, ctx) => {
+          const parsed = parseCron(text);
+          if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+        })
+        .describe('5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; or @daily, @hourly, ...'),
+      timezone: z
+        .string()
+        .min(1)
+        .superRefine((zone, ctx) => {
+          const problem = timeZoneError(zone);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        })
+        .default('UTC')
+        .describe('An IANA time zone, e.g. Europe/Berlin; cron fields and the window are read in it'),
     })
     .strict(),
   z.object({ at: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 time such as 2026-12-01T14:00:00Z' }) }).strict(),
 ]);
 /** See {@link ScheduleSchema}. */
 export type Schedule = z.infer<typeof ScheduleSchema>;
+
+const CLOCK_TIME = /^([01]\d|2[0-3]):[0-5]\d$/;
+
+/** Days and hours, in the schedule's time zone (UTC for `at`), outside which a scheduled fire is skipped. */
+export const WindowSchema = z
+  .object({
+    start: z.string().regex(CLOCK_TIME, { error: 'expected HH:MM' }).describe('First minute inside the window, HH:MM'),
+    end: z.string().regex(CLOCK_TIME, { error: 'expected HH:MM' }).describe('First minute after the window, HH:MM; after start'),
+    days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])).min(1).optional().describe('Default every day'),
+  })
+  .strict()
+  .refine((w) => w.end > w.start, { error: 'window end must be after its start', path: ['end'] });
+/** See {@link WindowSchema}. */
+export type Window = z.infer<typeof WindowSchema>;
+
+/** What a scheduled fire does while an earlier run of the same manifest is still going. */
+export const ConcurrencySchema = z.enum(['forbid', 'allow']).describe('forbid: skip the fire (recorded); allow: start anyway');
 
 /** Limits that make a run refuse or stop. */
 export const SafetySchema = z
@@ -73,6 +105,8 @@ export const ExperimentSchema = z
         method: z.array(MethodStepSchema).min(1, { error: 'the method needs at least one step' }),
         safety: SafetySchema.default({ timeout: '10m' }),
         schedule: ScheduleSchema.optional(),
+        window: WindowSchema.optional().describe('Only with schedule: fires outside it are skipped'),
+        concurrency: ConcurrencySchema.optional().describe('Only with schedule; default forbid'),
       })
       .strict(),
   })
@@ -91,18 +125,10 @@ export const GameDaySchema = z
     spec: z
       .object({
         schedule: ScheduleSchema.optional(),
-        window: z
-          .object({
-            start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'expected HH:MM' }),
-            end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'expected HH:MM' }),
-            days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])).min(1).optional(),
-          })
-          .strict()
-          .refine((w) => w.end > w.start, { error: 'window end must be after its start', path: ['end'] })
-          .optional(),
+        window: WindowSchema.optional(),
         experiments: z.array(NameSchema).min(1),
         stopOnDeviation: z.boolean().default(true),
-        concurrency: z.enum(['forbid', 'allow']).default('forbid'),
+        concurrency: ConcurrencySchema.default('forbid'),
       })
       .strict(),
   })

@@ -42,7 +42,13 @@ export function parseManifest(text: string, options: ParseOptions = {}): ParseRe
       }),
     };
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // The yaml library throws on alias bombs ("excessive alias count") and the like: a problem of the input, not a crash.
+    return { ok: false, issues: [{ path: '', message: `YAML error: ${firstLine(error instanceof Error ? error.message : String(error))}` }] };
+  }
   const result = validate(value);
   let flat: FlatIssue[];
   if (result.success) {

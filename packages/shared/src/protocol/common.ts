@@ -50,7 +50,10 @@ export const ActiveFaultSchema = z.object({
 /** See {@link ActiveFaultSchema}. */
 export type ActiveFault = z.infer<typeof ActiveFaultSchema>;
 
-/** Why a fault was reverted. */
-export const RevertCauseSchema = z.enum(['requested', 'deadline', 'lease', 'shutdown', 'startup', 'halt', 'failed-inject']);
+/**
+ * Why a fault was reverted. `target-removed`: the agent saw the target container removed (Docker
+ * `destroy`) while the fault was active, and reverted what was left of it on its own.
+ */
+export const RevertCauseSchema = z.enum(['requested', 'deadline', 'lease', 'shutdown', 'startup', 'halt', 'failed-inject', 'target-removed']);
 /** See {@link RevertCauseSchema}. */
 export type RevertCause = z.infer<typeof RevertCauseSchema>;
