@@ -4,25 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { startWebContainer } from './fixtures/docker.js';
+import { latencyExperiment } from './fixtures/experiments.js';
 import { measureLatency, waitFor } from './fixtures/http.js';
 import { namespaceLeftovers, proxyPids } from './fixtures/leftovers.js';
 import { getRun, startAgent, startController, startRun, waitForApplied, waitForRunEnd } from './fixtures/faultline.js';
-
-function latencyExperiment(name: string, label: string): string {
-  return `apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: ${name}}
-spec:
-  targets:
-    web:
-      containers: {labels: {e2e: "${label}"}}
-  method:
-    - fault: network-latency
-      target: web
-      duration: 5m
-      params: {latency: 300ms, ports: [80]}
-`;
-}
 
 describe('crash safety (real processes, real Docker)', () => {
   it('agent killed with -9 mid-fault: on restart it reverts the ledger before connecting', async () => {
@@ -32,7 +17,7 @@ describe('crash safety (real processes, real Docker)', () => {
     await using agent = await startAgent(controller, { leaseTimeout: '30s' });
     const baseline = await measureLatency(web.url, { samples: 10 });
 
-    const id = await startRun(controller, 'agent-crash', latencyExperiment('agent-crash', label));
+    const id = await startRun(controller, 'agent-crash', latencyExperiment({ name: 'agent-crash', label, duration: '5m', latencyMs: 300 }));
     const journal = await waitForApplied(controller, id);
     const faultId = journal.faults[0]!.faultId;
     expect((await measureLatency(web.url, { samples: 5 })).median).toBeGreaterThan(baseline.median + 250);
@@ -70,7 +55,7 @@ describe('crash safety (real processes, real Docker)', () => {
     await using _agent = await startAgent(controller, { leaseTimeout: `${leaseMs}ms` });
     const baseline = await measureLatency(web.url, { samples: 10 });
 
-    const id = await startRun(controller, 'controller-crash', latencyExperiment('controller-crash', label));
+    const id = await startRun(controller, 'controller-crash', latencyExperiment({ name: 'controller-crash', label, duration: '5m', latencyMs: 300 }));
     const journal = await waitForApplied(controller, id);
     const faultId = journal.faults[0]!.faultId;
     expect((await measureLatency(web.url, { samples: 5 })).median).toBeGreaterThan(baseline.median + 250);

@@ -10,6 +10,7 @@ describe('halt and resume (real processes, real Docker)', () => {
     const label = `halt-${Date.now()}`;
     await using web1 = await startWebContainer({ labels: { e2e: label } });
     await using web2 = await startWebContainer({ labels: { e2e: label } });
+    await using web3 = await startWebContainer({ labels: { e2e: label } });
     await using controller = await startController();
     await using _agent = await startAgent(controller);
     const yaml = `apiVersion: faultline/v1
@@ -22,18 +23,18 @@ spec:
     - {fault: network-latency, target: web, duration: 5m, params: {latency: 300ms, ports: [80]}}
 `;
     const id = await startRun(controller, 'halt-e2e', yaml);
-    const applied = await waitForApplied(controller, id, 2);
-    expect(applied.faults).toHaveLength(2);
+    const applied = await waitForApplied(controller, id, 3);
+    expect(applied.faults).toHaveLength(3);
 
     const started = performance.now();
     const halt = await controller.api<{ halted: boolean; confirmed: string[]; unconfirmed: unknown[]; abortedRuns: string[] }>('POST', '/api/v1/halt', { reason: 'e2e drill' });
     const haltMs = performance.now() - started;
-    process.stdout.write(`halt: request to every fault reverted and confirmed in ${haltMs.toFixed(0)}ms (2 containers, 1 agent)\n`);
+    process.stdout.write(`halt: request to every fault reverted and confirmed in ${haltMs.toFixed(0)}ms (3 containers, 1 agent)\n`);
     expect(halt.status).toBe(200);
     expect(halt.body.confirmed).toEqual([_agent.name]);
     expect(halt.body.unconfirmed).toEqual([]);
     expect(halt.body.abortedRuns).toEqual([id]);
-    for (const web of [web1, web2]) {
+    for (const web of [web1, web2, web3]) {
       expect(await namespaceLeftovers(web.pid)).toEqual([]);
       expect((await measureLatency(web.url, { samples: 5 })).median).toBeLessThan(100);
     }

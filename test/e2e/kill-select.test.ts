@@ -1,6 +1,7 @@
 /** container-kill with select count 1 across three labelled containers. */
 import { describe, expect, it } from 'vitest';
 import { startWebContainer } from './fixtures/docker.js';
+import { experimentYaml } from './fixtures/experiments.js';
 import { startAgent, startController, startRun, waitForRunEnd } from './fixtures/faultline.js';
 
 describe('container-kill with select (real Docker)', () => {
@@ -12,19 +13,10 @@ describe('container-kill with select (real Docker)', () => {
     await using protectedOne = await startWebContainer({ labels: { e2e: label, 'faultline.protected': 'true' } });
     await using controller = await startController();
     await using agent = await startAgent(controller);
-    const yaml = `apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: kill-e2e}
-spec:
-  targets:
-    web:
-      containers: {labels: {e2e: "${label}"}}
-      select: {mode: count, value: 1}
-  method:
-    - fault: container-kill
+    const yaml = experimentYaml('kill-e2e', label, `    - fault: container-kill
       target: web
       params: {signal: SIGKILL}
-`;
+`, { target: '      select: {mode: count, value: 1}\n' });
     const journal = await waitForRunEnd(controller, await startRun(controller, 'kill-e2e', yaml));
     expect(journal.status).toBe('completed');
     expect(journal.faults).toHaveLength(1);
@@ -43,17 +35,9 @@ spec:
   it('a selection that matches nothing fails the run before any fault', async () => {
     await using controller = await startController();
     await using _agent = await startAgent(controller);
-    const yaml = `apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: none-e2e}
-spec:
-  targets:
-    web:
-      containers: {labels: {e2e: "no-such-label-${Date.now()}"}}
-  method:
-    - fault: container-kill
+    const yaml = experimentYaml('none-e2e', `no-such-label-${Date.now()}`, `    - fault: container-kill
       target: web
-`;
+`);
     const journal = await waitForRunEnd(controller, await startRun(controller, 'none-e2e', yaml));
     expect(journal.status).toBe('failed');
     expect(journal.reason).toMatch(/no running container matches/);

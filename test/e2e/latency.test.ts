@@ -1,27 +1,12 @@
 /** network-latency through the transparent proxy, measured by a client through the published port. */
 import { describe, expect, it } from 'vitest';
 import { startWebContainer } from './fixtures/docker.js';
+import { experimentYaml, latencyExperiment } from './fixtures/experiments.js';
 import { measureLatency, waitFor } from './fixtures/http.js';
 import { namespaceLeftovers, proxyPids } from './fixtures/leftovers.js';
 import { startAgent, startController, startRun, waitForApplied, waitForRunEnd } from './fixtures/faultline.js';
 
 const LATENCY_MS = 200;
-
-function experiment(label: string, duration: string): string {
-  return `apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: latency-e2e}
-spec:
-  targets:
-    web:
-      containers: {labels: {e2e: "${label}"}}
-  method:
-    - fault: network-latency
-      target: web
-      duration: ${duration}
-      params: {latency: ${LATENCY_MS}ms, ports: [80]}
-`;
-}
 
 describe('network-latency (proxy mechanism, real Docker)', () => {
   it('adds the requested latency while active and returns to baseline after', async () => {
@@ -33,7 +18,7 @@ describe('network-latency (proxy mechanism, real Docker)', () => {
     const baseline = await measureLatency(web.url, { samples: 20 });
     expect(baseline.errors).toBe(0);
 
-    const id = await startRun(controller, 'latency-e2e', experiment(label, '12s'));
+    const id = await startRun(controller, 'latency-e2e', latencyExperiment({ name: 'latency-e2e', label, duration: '12s', latencyMs: LATENCY_MS }));
     const applied = await waitForApplied(controller, id);
     expect(applied.faults[0]?.details?.mechanism).toBe('proxy');
     const during = await measureLatency(web.url, { samples: 20 });
@@ -58,14 +43,14 @@ describe('network-latency (proxy mechanism, real Docker)', () => {
     await using web = await startWebContainer({ labels: { e2e: label } });
     await using controller = await startController();
     await using _agent = await startAgent(controller);
-    const yaml = `apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: deviation-e2e}
-spec:
-  targets:
-    web:
-      containers: {labels: {e2e: "${label}"}}
-  steadyState:
+    const yaml = experimentYaml('deviation-e2e', label, `    - fault: network-latency
+      target: web
+      duration: 60s
+      params: {latency: 400ms, ports: [80]}
+    - fault: container-kill
+      target: web
+`, {
+      spec: `  steadyState:
     probes:
       - name: fast-enough
         type: http
@@ -74,14 +59,8 @@ spec:
         expect: {status: 200, maxLatency: 150ms, bodyContains: ok}
         when: [before, during, after]
         interval: 500ms
-  method:
-    - fault: network-latency
-      target: web
-      duration: 60s
-      params: {latency: 400ms, ports: [80]}
-    - fault: container-kill
-      target: web
-`;
+`,
+    });
     const started = Date.now();
     const id = await startRun(controller, 'deviation-e2e', yaml);
     const journal = await waitForRunEnd(controller, id, 30_000);
@@ -106,20 +85,14 @@ spec:
     await using web = await startWebContainer({ labels: { e2e: label } });
     await using controller = await startController();
     await using _agent = await startAgent(controller);
-    const yaml = `apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: before-e2e}
-spec:
-  targets:
-    web:
-      containers: {labels: {e2e: "${label}"}}
-  steadyState:
+    const yaml = experimentYaml('before-e2e', label, `    - fault: container-kill
+      target: web
+`, {
+      spec: `  steadyState:
     probes:
       - {name: wrong-body, type: http, url: "${web.url}", expect: {bodyContains: "this text is not there"}}
-  method:
-    - fault: container-kill
-      target: web
-`;
+`,
+    });
     const journal = await waitForRunEnd(controller, await startRun(controller, 'before-e2e', yaml));
     expect(journal.status).toBe('failed');
     expect(journal.reason).toMatch(/steady state not met before/);

@@ -9,24 +9,13 @@ import { join } from 'node:path';
 import type { RunJournal } from '@faultline/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docker, startWebContainer, type WebContainer } from './fixtures/docker.js';
+import { experimentYaml } from './fixtures/experiments.js';
 import { startAgent, startController, startRun, waitForApplied, waitForRunEnd, type AgentHandle, type ControllerHandle } from './fixtures/faultline.js';
 import { namespaceLeftovers } from './fixtures/leftovers.js';
 import { connectsFrom, connectStats, containerIp, download, makeFile } from './fixtures/network.js';
 
 /** A port nobody listens on: the container's kernel answers every SYN that arrives with a RST. */
 const CLOSED_PORT = 81;
-
-function experiment(name: string, label: string, steps: string): string {
-  return `apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: ${name}}
-spec:
-  targets:
-    web:
-      containers: {labels: {e2e: "${label}"}}
-  method:
-${steps}`;
-}
 
 /** How long after its deadline the fault was reverted, from the journal. */
 function revertLagMs(journal: RunJournal, index = 0): number {
@@ -70,7 +59,7 @@ describe('network faults (real controller and agent, real Docker)', () => {
     const baseline = await connectStats(target.ip, CLOSED_PORT, 100);
     expect(baseline.failed).toBeLessThanOrEqual(1);
 
-    const id = await startRun(controller, 'loss-e2e', experiment('loss-e2e', label, '    - {fault: network-loss, target: web, duration: 10s, params: {percent: 50}}\n'));
+    const id = await startRun(controller, 'loss-e2e', experimentYaml('loss-e2e', label, '    - {fault: network-loss, target: web, duration: 10s, params: {percent: 50}}\n'));
     const applied = await waitForApplied(controller, id);
     expect(applied.faults[0]?.details).toMatchObject({ mechanism: 'iptables', percent: 50, direction: 'ingress' });
     expect(await namespaceLeftovers(target.pid)).not.toEqual([]);
@@ -104,7 +93,7 @@ describe('network faults (real controller and agent, real Docker)', () => {
     const id = await startRun(
       controller,
       'blackhole-e2e',
-      experiment(
+      experimentYaml(
         'blackhole-e2e',
         label,
         `    - {fault: network-blackhole, target: web, duration: 2m, background: true, params: {ports: [80]}}
@@ -158,7 +147,7 @@ describe('network faults (real controller and agent, real Docker)', () => {
     const url = `${target.url}big`;
     const baseline = await download(url);
 
-    const id = await startRun(controller, 'bandwidth-e2e', experiment('bandwidth-e2e', label, '    - {fault: network-bandwidth, target: web, duration: 10s, params: {rate: 1mbit}}\n'));
+    const id = await startRun(controller, 'bandwidth-e2e', experimentYaml('bandwidth-e2e', label, '    - {fault: network-bandwidth, target: web, duration: 10s, params: {rate: 1mbit}}\n'));
     const applied = await waitForApplied(controller, id);
     expect(applied.faults[0]?.details).toMatchObject({ mechanism: 'tbf', bitsPerSecond: 1_000_000, dev: 'eth0', direction: 'egress' });
     const during = await download(url);
@@ -189,7 +178,7 @@ describe('network faults (real controller and agent, real Docker)', () => {
     const id = await startRun(
       controller,
       'net-crash-e2e',
-      experiment(
+      experimentYaml(
         'net-crash-e2e',
         label,
         `    - {fault: network-loss, target: web, duration: 5m, background: true, params: {percent: 100, ports: [${CLOSED_PORT}]}}

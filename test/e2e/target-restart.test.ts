@@ -8,27 +8,12 @@
 import { readlink } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { docker, startWebContainer } from './fixtures/docker.js';
+import { latencyExperiment } from './fixtures/experiments.js';
 import { measureLatency, waitFor } from './fixtures/http.js';
 import { namespaceLeftovers, proxyPids } from './fixtures/leftovers.js';
 import { getRun, startAgent, startController, startRun, waitForApplied, waitForRunEnd } from './fixtures/faultline.js';
 
 const LATENCY_MS = 200;
-
-function experiment(name: string, label: string, duration: string): string {
-  return `apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: ${name}}
-spec:
-  targets:
-    web:
-      containers: {labels: {e2e: "${label}"}}
-  method:
-    - fault: network-latency
-      target: web
-      duration: ${duration}
-      params: {latency: ${LATENCY_MS}ms, ports: [80]}
-`;
-}
 
 /** The network namespace of a process, as the kernel names it (`net:[4026532...]`). */
 function netnsOf(pid: number): Promise<string> {
@@ -43,7 +28,7 @@ describe('targets that restart or disappear during a network fault (real Docker)
     await using agent = await startAgent(controller);
     const baseline = await measureLatency(web.url, { samples: 10, intervalMs: 20 });
 
-    const id = await startRun(controller, 'target-restart', experiment('target-restart', label, '60s'));
+    const id = await startRun(controller, 'target-restart', latencyExperiment({ name: 'target-restart', label, duration: '60s', latencyMs: LATENCY_MS }));
     const journal = await waitForApplied(controller, id);
     const faultId = journal.faults[0]!.faultId;
     const oldPid = web.pid;
@@ -104,7 +89,7 @@ describe('targets that restart or disappear during a network fault (real Docker)
     await using agent = await startAgent(controller);
     const baseline = await measureLatency(survivor.url, { samples: 10, intervalMs: 20 });
 
-    const id = await startRun(controller, 'target-removed', experiment('target-removed', label, '8s'));
+    const id = await startRun(controller, 'target-removed', latencyExperiment({ name: 'target-removed', label, duration: '8s', latencyMs: LATENCY_MS }));
     const journal = await waitForApplied(controller, id, 2);
     const doomedFault = journal.faults.find((fault) => fault.containerId === doomed.id)!;
     const survivorFault = journal.faults.find((fault) => fault.containerId === survivor.id)!;

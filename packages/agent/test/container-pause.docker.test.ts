@@ -1,31 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { containerPauseDriver } from '../src/faults/container-pause.js';
 import type { FaultOrder } from '../src/faults/types.js';
-import { makeContext } from './helpers/context.js';
-import { ensureTestImage, httpGet, startTestContainer, type TestContainer } from './helpers/docker.js';
+import { httpGet, type TestContainer } from './helpers/docker.js';
+import { useDockerFaultSuite } from './helpers/fault-suite.js';
 
 // Needs a real Docker engine: the container's state is read back from Docker and its HTTP port is
 // asked by a client, as a user would see it.
 
 describe('container-pause (real Docker)', { timeout: 60_000 }, () => {
-  const env = makeContext({ latencyProxyScript: '/nonexistent' });
-  const containers: TestContainer[] = [];
+  const env = useDockerFaultSuite();
   let n = 0;
 
-  beforeAll(async () => {
-    await ensureTestImage();
-  }, 120_000);
-
-  afterAll(() => env.dispose());
-
-  afterEach(async () => {
-    for (const c of containers.splice(0)) await c.remove();
-  });
-
   async function container(labels?: Record<string, string>): Promise<TestContainer> {
-    const c = await startTestContainer(env.docker, labels ? { labels } : {});
-    containers.push(c);
-    return c;
+    return env.container(labels ? { labels } : {});
   }
 
   function order(c: TestContainer, params: unknown = {}): FaultOrder {

@@ -1,25 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { containerRestartDriver } from '../src/faults/container-restart.js';
 import type { FaultOrder } from '../src/faults/types.js';
-import { makeContext } from './helpers/context.js';
-import { ensureTestImage, httpGet, startTestContainer, type TestContainer } from './helpers/docker.js';
+import { httpGet, type TestContainer } from './helpers/docker.js';
+import { useDockerFaultSuite } from './helpers/fault-suite.js';
 
 // Needs a real Docker engine.
 
 describe('container-restart (real Docker)', { timeout: 60_000 }, () => {
-  const env = makeContext({ latencyProxyScript: '/nonexistent' });
-  const containers: TestContainer[] = [];
+  const env = useDockerFaultSuite();
   let n = 0;
-
-  beforeAll(async () => {
-    await ensureTestImage();
-  }, 120_000);
-
-  afterAll(() => env.dispose());
-
-  afterEach(async () => {
-    for (const c of containers.splice(0)) await c.remove();
-  });
 
   function order(c: TestContainer, params: unknown = { timeoutMs: 1000 }): FaultOrder {
     n += 1;
@@ -27,8 +16,7 @@ describe('container-restart (real Docker)', { timeout: 60_000 }, () => {
   }
 
   it('restarts the container: new process, new start time, answering again; nothing to revert', async () => {
-    const c = await startTestContainer(env.docker);
-    containers.push(c);
+    const c = await env.container();
     const container = env.docker.getContainer(c.id);
     const before = (await container.inspect()).State;
     const { revert, details } = await containerRestartDriver.inject(env.ctx, order(c), new AbortController().signal);
@@ -45,8 +33,7 @@ describe('container-restart (real Docker)', { timeout: 60_000 }, () => {
   });
 
   it('refuses a stopped container and bad params', async () => {
-    const c = await startTestContainer(env.docker);
-    containers.push(c);
+    const c = await env.container();
     await env.docker.getContainer(c.id).stop({ t: 0 });
     await expect(containerRestartDriver.inject(env.ctx, order(c), new AbortController().signal)).rejects.toMatchObject({ code: 'conflict' });
     expect((await env.docker.getContainer(c.id).inspect()).State.Running).toBe(false);

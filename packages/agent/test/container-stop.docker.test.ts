@@ -1,32 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { timeoutSeconds } from '../src/faults/container-common.js';
 import { containerStopDriver } from '../src/faults/container-stop.js';
 import type { FaultOrder } from '../src/faults/types.js';
-import { makeContext } from './helpers/context.js';
-import { ensureTestImage, httpGet, startTestContainer, TEST_IMAGE, TEST_LABEL, type TestContainer } from './helpers/docker.js';
+import { httpGet, TEST_IMAGE, TEST_LABEL, type TestContainer } from './helpers/docker.js';
+import { useDockerFaultSuite } from './helpers/fault-suite.js';
 
 // Needs a real Docker engine. busybox httpd runs as pid 1 and ignores SIGTERM, so docker stop always
 // waits for its timeout: the tests use 1 s.
 
 describe('container-stop (real Docker)', { timeout: 60_000 }, () => {
-  const env = makeContext({ latencyProxyScript: '/nonexistent' });
-  const containers: TestContainer[] = [];
+  const env = useDockerFaultSuite();
   let n = 0;
 
-  beforeAll(async () => {
-    await ensureTestImage();
-  }, 120_000);
-
-  afterAll(() => env.dispose());
-
-  afterEach(async () => {
-    for (const c of containers.splice(0)) await c.remove();
-  });
-
   async function container(): Promise<TestContainer> {
-    const c = await startTestContainer(env.docker);
-    containers.push(c);
-    return c;
+    return env.container();
   }
 
   function order(c: { id: string; name: string }, params: unknown = { timeoutMs: 1000 }): FaultOrder {

@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { networkBandwidthDriver } from '../src/faults/network-bandwidth.js';
-import type { FaultContext, FaultOrder } from '../src/faults/types.js';
+import type { FaultOrder } from '../src/faults/types.js';
 import { nsRunChecked } from '../src/host/netns.js';
 import { qdiscHandleForFault } from '../src/host/tc.js';
-import { makeContext } from './helpers/context.js';
-import { ensureTestImage, startTestContainer, type TestContainer } from './helpers/docker.js';
+import type { TestContainer } from './helpers/docker.js';
+import { testOrder, useDockerFaultSuite } from './helpers/fault-suite.js';
 import { dockerExec, download, qdiscsIn } from './helpers/network.js';
 
 // Needs root and a real Docker engine: the tbf qdisc is attached in a real container's namespace
@@ -14,55 +13,29 @@ import { dockerExec, download, qdiscsIn } from './helpers/network.js';
 const FILE_KIB = 512;
 
 describe('network-bandwidth (real Docker)', { timeout: 120_000 }, () => {
-  let env: ReturnType<typeof makeContext>;
-  let ctx: FaultContext;
-  const containers: TestContainer[] = [];
-
-  beforeAll(async () => {
-    await ensureTestImage();
-    env = makeContext({ latencyProxyScript: '/nonexistent' });
-    ctx = env.ctx;
-  }, 120_000);
-
-  afterEach(async () => {
-    for (const c of containers.splice(0)) await c.remove();
-  });
-
-  afterAll(() => env?.dispose());
+  const suite = useDockerFaultSuite();
 
   async function container(): Promise<TestContainer> {
-    const c = await startTestContainer(env.docker);
-    containers.push(c);
+    const c = await suite.container();
     const dd = await dockerExec(c.id, ['/bin/busybox', 'dd', 'if=/dev/zero', 'of=/www/big', 'bs=1024', `count=${FILE_KIB}`]);
     expect(dd.code).toBe(0);
     return c;
   }
 
   function order(c: TestContainer, rate: string): FaultOrder {
-    return {
-      faultId: `test-bw-${randomBytes(6).toString('hex')}`,
-      runId: 'run-test',
-      type: 'network-bandwidth',
-      params: { rate },
-      target: { containerId: c.id, containerName: c.name },
-      durationMs: 60_000,
-    };
-  }
-
-  async function pidOf(c: TestContainer): Promise<number> {
-    return (await ctx.docker.inspect(c.id)).pid;
+    return testOrder(c, 'network-bandwidth', { rate }, 'test-bw');
   }
 
   async function rootOf(c: TestContainer): Promise<{ kind: string; handle: string } | undefined> {
-    return (await qdiscsIn(await pidOf(c))).find((q) => q.root === true);
+    return (await qdiscsIn(await suite.pidOf(c))).find((q) => q.root === true);
   }
 
   async function expectClean(c: TestContainer | null, faultId: string): Promise<void> {
-    expect(await ctx.ledger.get(faultId)).toBeUndefined();
+    expect(await suite.ctx.ledger.get(faultId)).toBeUndefined();
     if (c) {
       const root = await rootOf(c);
       expect(root?.handle).toBe('0:');
-      expect((await qdiscsIn(await pidOf(c))).map((q) => q.kind)).not.toContain('tbf');
+      expect((await qdiscsIn(await suite.pidOf(c))).map((q) => q.kind)).not.toContain('tbf');
     }
   }
 
@@ -71,10 +44,10 @@ describe('network-bandwidth (real Docker)', { timeout: 120_000 }, () => {
     const url = `http://127.0.0.1:${c.hostPort}/big`;
     const baseline = await download(url);
     const o = order(c, '1mbit');
-    const { revert, details } = await networkBandwidthDriver.inject(ctx, o, new AbortController().signal);
+    const { revert, details } = await networkBandwidthDriver.inject(suite.ctx, o, new AbortController().signal);
     const handle = qdiscHandleForFault(o.faultId);
     expect(details).toMatchObject({ mechanism: 'tbf', rate: '1mbit', bitsPerSecond: 1_000_000, dev: 'eth0', qdiscHandle: handle, direction: 'egress' });
-    expect(await ctx.ledger.get(o.faultId)).toMatchObject({ state: 'active', mechanism: 'tbf', artifacts: { dev: 'eth0', qdiscHandle: handle } });
+    expect(await suite.ctx.ledger.get(o.faultId)).toMatchObject({ state: 'active', mechanism: 'tbf', artifacts: { dev: 'eth0', qdiscHandle: handle } });
     expect(await rootOf(c)).toMatchObject({ kind: 'tbf', handle });
 
     const during = await download(url);
@@ -100,24 +73,24 @@ describe('network-bandwidth (real Docker)', { timeout: 120_000 }, () => {
 
   it('refuses a device with a foreign root qdisc, naming it, and leaves it alone', async () => {
     const c = await container();
-    const pid = await pidOf(c);
+    const pid = await suite.pidOf(c);
     await nsRunChecked(pid, 'tc', ['qdisc', 'add', 'dev', 'eth0', 'root', 'handle', '1:', 'htb']);
     const o = order(c, '1mbit');
-    await expect(networkBandwidthDriver.inject(ctx, o, new AbortController().signal)).rejects.toMatchObject({
+    await expect(networkBandwidthDriver.inject(suite.ctx, o, new AbortController().signal)).rejects.toMatchObject({
       code: 'conflict',
       message: expect.stringMatching(new RegExp(`container ${c.name}: device eth0 already has a root qdisc "htb 1:"`)) as unknown,
     });
-    expect(await ctx.ledger.get(o.faultId)).toBeUndefined();
+    expect(await suite.ctx.ledger.get(o.faultId)).toBeUndefined();
     expect(await rootOf(c)).toMatchObject({ kind: 'htb', handle: '1:' });
   });
 
   it('a second bandwidth fault on the same container is refused; the first stays and reverts', async () => {
     const c = await container();
     const first = order(c, '2mbit');
-    const { revert } = await networkBandwidthDriver.inject(ctx, first, new AbortController().signal);
+    const { revert } = await networkBandwidthDriver.inject(suite.ctx, first, new AbortController().signal);
     const second = order(c, '1mbit');
-    await expect(networkBandwidthDriver.inject(ctx, second, new AbortController().signal)).rejects.toMatchObject({ code: 'conflict' });
-    expect(await ctx.ledger.get(second.faultId)).toBeUndefined();
+    await expect(networkBandwidthDriver.inject(suite.ctx, second, new AbortController().signal)).rejects.toMatchObject({ code: 'conflict' });
+    expect(await suite.ctx.ledger.get(second.faultId)).toBeUndefined();
     expect(await rootOf(c)).toMatchObject({ kind: 'tbf', handle: qdiscHandleForFault(first.faultId) });
     await revert();
     await expectClean(c, first.faultId);
@@ -126,33 +99,33 @@ describe('network-bandwidth (real Docker)', { timeout: 120_000 }, () => {
   it('revert deletes only a root qdisc with its own handle: someone’s replacement stays', async () => {
     const c = await container();
     const o = order(c, '1mbit');
-    const { revert } = await networkBandwidthDriver.inject(ctx, o, new AbortController().signal);
-    await nsRunChecked(await pidOf(c), 'tc', ['qdisc', 'replace', 'dev', 'eth0', 'root', 'handle', '2:', 'htb']);
+    const { revert } = await networkBandwidthDriver.inject(suite.ctx, o, new AbortController().signal);
+    await nsRunChecked(await suite.pidOf(c), 'tc', ['qdisc', 'replace', 'dev', 'eth0', 'root', 'handle', '2:', 'htb']);
     await revert();
-    expect(await ctx.ledger.get(o.faultId)).toBeUndefined();
+    expect(await suite.ctx.ledger.get(o.faultId)).toBeUndefined();
     expect(await rootOf(c)).toMatchObject({ kind: 'htb', handle: '2:' });
   });
 
   it('recovers from the ledger after a crash, also when the container restarted or was removed', async () => {
     const c = await container();
     const o = order(c, '1mbit');
-    await networkBandwidthDriver.inject(ctx, o, new AbortController().signal); // the revert is dropped
+    await networkBandwidthDriver.inject(suite.ctx, o, new AbortController().signal); // the revert is dropped
     expect(await rootOf(c)).toMatchObject({ kind: 'tbf' });
-    await networkBandwidthDriver.recover(ctx, (await ctx.ledger.get(o.faultId))!);
+    await networkBandwidthDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o.faultId))!);
     await expectClean(c, o.faultId);
 
     const o2 = order(c, '1mbit');
-    await networkBandwidthDriver.inject(ctx, o2, new AbortController().signal);
-    const oldPid = await pidOf(c);
-    await env.docker.getContainer(c.id).restart({ t: 0 });
-    expect(await pidOf(c)).not.toBe(oldPid);
-    await networkBandwidthDriver.recover(ctx, (await ctx.ledger.get(o2.faultId))!);
+    await networkBandwidthDriver.inject(suite.ctx, o2, new AbortController().signal);
+    const oldPid = await suite.pidOf(c);
+    await suite.docker.getContainer(c.id).restart({ t: 0 });
+    expect(await suite.pidOf(c)).not.toBe(oldPid);
+    await networkBandwidthDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o2.faultId))!);
     await expectClean(c, o2.faultId);
 
     const o3 = order(c, '1mbit');
-    await networkBandwidthDriver.inject(ctx, o3, new AbortController().signal);
+    await networkBandwidthDriver.inject(suite.ctx, o3, new AbortController().signal);
     await c.remove();
-    await networkBandwidthDriver.recover(ctx, (await ctx.ledger.get(o3.faultId))!);
+    await networkBandwidthDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o3.faultId))!);
     await expectClean(null, o3.faultId);
   });
 });

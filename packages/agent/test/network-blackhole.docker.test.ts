@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { networkBlackholeDriver } from '../src/faults/network-blackhole.js';
-import type { FaultContext, FaultOrder } from '../src/faults/types.js';
+import type { FaultOrder } from '../src/faults/types.js';
 import { chainNameForFault } from '../src/host/iptables.js';
-import { makeContext } from './helpers/context.js';
-import { ensureTestImage, httpGet, iptablesSaveIn, startTestContainer, TEST_IMAGE, TEST_LABEL, type TestContainer } from './helpers/docker.js';
+import { httpGet, iptablesSaveIn, TEST_IMAGE, TEST_LABEL, type TestContainer } from './helpers/docker.js';
+import { testOrder, useDockerFaultSuite } from './helpers/fault-suite.js';
 import { connectsFrom, connectStats, containerIp, dockerExec, hostIptablesSave } from './helpers/network.js';
 
 // Needs root and a real Docker engine. The blackhole is observed from outside: from the host (TCP
@@ -12,61 +12,28 @@ import { connectsFrom, connectStats, containerIp, dockerExec, hostIptablesSave }
 // (busybox nc), in both directions.
 
 describe('network-blackhole (real Docker)', { timeout: 120_000 }, () => {
-  let env: ReturnType<typeof makeContext>;
-  let ctx: FaultContext;
-  const containers: TestContainer[] = [];
-
-  beforeAll(async () => {
-    await ensureTestImage();
-    env = makeContext({ latencyProxyScript: '/nonexistent' });
-    ctx = env.ctx;
-  }, 120_000);
-
-  afterEach(async () => {
-    for (const c of containers.splice(0)) await c.remove();
-  });
-
-  afterAll(() => env?.dispose());
+  const suite = useDockerFaultSuite();
 
   async function container(): Promise<TestContainer & { ip: string }> {
-    const c = await startTestContainer(env.docker);
-    containers.push(c);
-    return { ...c, ip: await containerIp(env.docker, c.id) };
+    const c = await suite.container();
+    return { ...c, ip: await containerIp(suite.docker, c.id) };
   }
 
   function order(c: TestContainer, params: Record<string, unknown>): FaultOrder {
-    return {
-      faultId: `test-bh-${randomBytes(6).toString('hex')}`,
-      runId: 'run-test',
-      type: 'network-blackhole',
-      params,
-      target: { containerId: c.id, containerName: c.name },
-      durationMs: 60_000,
-    };
+    return testOrder(c, 'network-blackhole', params, 'test-bh');
   }
 
-  async function pidOf(c: TestContainer): Promise<number> {
-    return (await ctx.docker.inspect(c.id)).pid;
-  }
-
-  async function expectClean(c: TestContainer | null, faultId: string): Promise<void> {
-    expect(await ctx.ledger.get(faultId)).toBeUndefined();
-    if (c) {
-      const saved = await iptablesSaveIn(await pidOf(c));
-      expect(saved).not.toMatch(/FL-[0-9a-f]{12}/);
-      expect(saved).not.toContain('faultline:');
-    }
-  }
+  const expectClean = (c: TestContainer | null, faultId: string): Promise<void> => suite.expectNoFilterRules(c, faultId);
 
   it('drops everything in and out by default (loopback aside), reverts, leaves nothing, reverts again as a no-op', async () => {
     const [c, peer] = await Promise.all([container(), container()]);
     expect(await connectsFrom(c.id, peer.ip, 80)).toBe(true);
     const o = order(c, {});
-    const { revert, details } = await networkBlackholeDriver.inject(ctx, o, new AbortController().signal);
+    const { revert, details } = await networkBlackholeDriver.inject(suite.ctx, o, new AbortController().signal);
     const chains = [chainNameForFault(o.faultId, 'in'), chainNameForFault(o.faultId, 'out')];
     expect(details).toMatchObject({ mechanism: 'iptables', direction: 'both', ports: 'all', cidrs: 'all', chains });
-    expect(await ctx.ledger.get(o.faultId)).toMatchObject({ state: 'active', artifacts: { chains, table: 'filter' } });
-    const saved = await iptablesSaveIn(await pidOf(c));
+    expect(await suite.ctx.ledger.get(o.faultId)).toMatchObject({ state: 'active', artifacts: { chains, table: 'filter' } });
+    const saved = await iptablesSaveIn(await suite.pidOf(c));
     expect(saved).toContain(`-A INPUT ! -i lo -m comment --comment "faultline:${o.faultId}" -j ${chains[0]}`);
     expect(saved).toContain(`-A OUTPUT ! -o lo -m comment --comment "faultline:${o.faultId}" -j ${chains[1]}`);
     // Never the host's own namespace.
@@ -101,7 +68,7 @@ describe('network-blackhole (real Docker)', { timeout: 120_000 }, () => {
     const [c, peer] = await Promise.all([container(), container()]);
     for (const x of [c, peer]) expect((await dockerExec(x.id, ['/bin/busybox', 'httpd', '-p', '8080', '-h', '/www'])).code).toBe(0);
     const o = order(c, { ports: [80] });
-    const { revert } = await networkBlackholeDriver.inject(ctx, o, new AbortController().signal);
+    const { revert } = await networkBlackholeDriver.inject(suite.ctx, o, new AbortController().signal);
     expect(await connectsFrom(peer.id, c.ip, 80)).toBe(false); // to its service
     expect(await connectsFrom(c.id, peer.ip, 80)).toBe(false); // its own connections to port 80 elsewhere
     expect(await connectsFrom(peer.id, c.ip, 8080)).toBe(true);
@@ -115,7 +82,7 @@ describe('network-blackhole (real Docker)', { timeout: 120_000 }, () => {
   it('with cidrs: only those peers are cut off; the others keep working', async () => {
     const [c, peer] = await Promise.all([container(), container()]);
     const o = order(c, { cidrs: [`${peer.ip}/32`] });
-    const { revert, details } = await networkBlackholeDriver.inject(ctx, o, new AbortController().signal);
+    const { revert, details } = await networkBlackholeDriver.inject(suite.ctx, o, new AbortController().signal);
     expect(details).toMatchObject({ cidrs: [`${peer.ip}/32`] });
     expect(await connectsFrom(peer.id, c.ip, 80)).toBe(false);
     expect(await connectsFrom(c.id, peer.ip, 80)).toBe(false);
@@ -128,7 +95,7 @@ describe('network-blackhole (real Docker)', { timeout: 120_000 }, () => {
   });
 
   it('refuses a host-network container and touches nothing', async () => {
-    const created = await env.docker.createContainer({
+    const created = await suite.docker.createContainer({
       Image: TEST_IMAGE,
       name: `faultline-test-hostnet-${randomBytes(4).toString('hex')}`,
       Cmd: ['/bin/sleep', '60'],
@@ -136,11 +103,11 @@ describe('network-blackhole (real Docker)', { timeout: 120_000 }, () => {
       HostConfig: { NetworkMode: 'host' },
     });
     const info = { id: created.id, name: 'hostnet', hostPort: 0, remove: () => created.remove({ force: true }).then(() => undefined, () => undefined) };
-    containers.push(info);
+    suite.adopt(info);
     await created.start();
     const before = await hostIptablesSave();
     const o = order(info, {});
-    await expect(networkBlackholeDriver.inject(ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'unsupported' });
+    await expect(networkBlackholeDriver.inject(suite.ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'unsupported' });
     await expectClean(null, o.faultId);
     expect(await hostIptablesSave()).not.toContain(o.faultId);
     expect(before).not.toContain(o.faultId);
@@ -149,24 +116,24 @@ describe('network-blackhole (real Docker)', { timeout: 120_000 }, () => {
   it('recovers from the ledger after a crash, also when the container restarted or was removed', async () => {
     const c = await container();
     const o = order(c, {});
-    await networkBlackholeDriver.inject(ctx, o, new AbortController().signal); // the revert is dropped
+    await networkBlackholeDriver.inject(suite.ctx, o, new AbortController().signal); // the revert is dropped
     expect((await connectStats(c.ip, 81, 5)).timeouts).toBe(5);
-    await networkBlackholeDriver.recover(ctx, (await ctx.ledger.get(o.faultId))!);
+    await networkBlackholeDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o.faultId))!);
     await expectClean(c, o.faultId);
     expect((await connectStats(c.ip, 81, 5)).failed).toBe(0);
 
     const o2 = order(c, { ports: [80] });
-    await networkBlackholeDriver.inject(ctx, o2, new AbortController().signal);
-    const oldPid = await pidOf(c);
-    await env.docker.getContainer(c.id).restart({ t: 0 });
-    expect(await pidOf(c)).not.toBe(oldPid);
-    await networkBlackholeDriver.recover(ctx, (await ctx.ledger.get(o2.faultId))!);
+    await networkBlackholeDriver.inject(suite.ctx, o2, new AbortController().signal);
+    const oldPid = await suite.pidOf(c);
+    await suite.docker.getContainer(c.id).restart({ t: 0 });
+    expect(await suite.pidOf(c)).not.toBe(oldPid);
+    await networkBlackholeDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o2.faultId))!);
     await expectClean(c, o2.faultId);
 
     const o3 = order(c, {});
-    await networkBlackholeDriver.inject(ctx, o3, new AbortController().signal);
+    await networkBlackholeDriver.inject(suite.ctx, o3, new AbortController().signal);
     await c.remove();
-    await networkBlackholeDriver.recover(ctx, (await ctx.ledger.get(o3.faultId))!);
+    await networkBlackholeDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o3.faultId))!);
     await expectClean(null, o3.faultId);
   });
 });

@@ -1,16 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { networkBandwidthDriver } from '../src/faults/network-bandwidth.js';
 import { networkBlackholeDriver } from '../src/faults/network-blackhole.js';
 import { networkLatencyDriver } from '../src/faults/network-latency.js';
 import { networkLossDriver } from '../src/faults/network-loss.js';
-import type { FaultContext, FaultDriver, FaultOrder, InjectResult } from '../src/faults/types.js';
+import type { FaultDriver, FaultOrder, InjectResult } from '../src/faults/types.js';
 import { chainNameForFault } from '../src/host/iptables.js';
-import { findProxies, stopProxy } from '../src/host/latency-proxy.js';
-import { makeContext } from './helpers/context.js';
-import { ensureTestImage, iptablesSaveIn, medianLatency, startTestContainer, type TestContainer } from './helpers/docker.js';
+import { iptablesSaveIn, medianLatency, type TestContainer } from './helpers/docker.js';
+import { testOrder, useDockerFaultSuite } from './helpers/fault-suite.js';
 import { connectStats, containerIp, dockerExec, download, qdiscsIn } from './helpers/network.js';
-import { buildProxyScript } from './helpers/proxy-script.js';
 
 // Needs root and a real Docker engine. Several network faults on one container at once: each lives
 // in its own chain (or qdisc), keeps its effect while the others come and go, and reverts alone.
@@ -18,49 +16,18 @@ import { buildProxyScript } from './helpers/proxy-script.js';
 const LATENCY_MS = 150;
 
 describe('network faults on one container coexist and revert independently (real Docker)', { timeout: 120_000 }, () => {
-  let proxy: ReturnType<typeof buildProxyScript>;
-  let env: ReturnType<typeof makeContext>;
-  let ctx: FaultContext;
-  const containers: TestContainer[] = [];
-  const faultIds: string[] = [];
-
-  beforeAll(async () => {
-    await ensureTestImage();
-    proxy = buildProxyScript();
-    env = makeContext({ latencyProxyScript: proxy.script });
-    ctx = env.ctx;
-  }, 120_000);
-
-  afterEach(async () => {
-    for (const faultId of faultIds.splice(0)) {
-      for (const p of await findProxies(faultId)) await stopProxy(p.pid, faultId).catch(() => undefined);
-    }
-    for (const c of containers.splice(0)) await c.remove();
-  });
-
-  afterAll(() => {
-    proxy?.dispose();
-    env?.dispose();
-  });
+  const suite = useDockerFaultSuite({ proxy: true });
 
   async function inject(driver: FaultDriver, c: TestContainer, params: Record<string, unknown>, faultId = `test-mix-${randomBytes(6).toString('hex')}`): Promise<InjectResult & { faultId: string }> {
-    const o: FaultOrder = {
-      faultId,
-      runId: 'run-test',
-      type: driver.type,
-      params,
-      target: { containerId: c.id, containerName: c.name },
-      durationMs: 60_000,
-    };
-    faultIds.push(o.faultId);
-    return { ...(await driver.inject(ctx, o, new AbortController().signal)), faultId: o.faultId };
+    const o: FaultOrder = { ...testOrder(c, driver.type, params, 'test-mix'), faultId };
+    suite.track(o.faultId);
+    return { ...(await driver.inject(suite.ctx, o, new AbortController().signal)), faultId: o.faultId };
   }
 
   it('latency + loss + blackhole + bandwidth', async () => {
-    const c = await startTestContainer(env.docker);
-    containers.push(c);
-    const ip = await containerIp(env.docker, c.id);
-    const pid = (await ctx.docker.inspect(c.id)).pid;
+    const c = await suite.container();
+    const ip = await containerIp(suite.docker, c.id);
+    const pid = await suite.pidOf(c);
     expect((await dockerExec(c.id, ['/bin/busybox', 'dd', 'if=/dev/zero', 'of=/www/big', 'bs=1024', 'count=256'])).code).toBe(0);
     const baseline = await medianLatency(c.hostPort, 11);
     const timeouts = async (port: number): Promise<number> => (await connectStats(ip, port, 5)).timeouts;
@@ -110,22 +77,21 @@ describe('network faults on one container coexist and revert independently (real
     expect(after).not.toMatch(/FL-[0-9a-f]{12}/);
     expect(after).not.toContain('faultline:');
     expect((await qdiscsIn(pid)).find((q) => q.root === true)?.handle).toBe('0:');
-    expect(await ctx.ledger.list()).toEqual([]);
+    expect(await suite.ctx.ledger.list()).toEqual([]);
   });
 
   it('each applies again in a restarted container (same fault id, new namespace), as the fault manager does', async () => {
-    const c = await startTestContainer(env.docker);
-    containers.push(c);
+    const c = await suite.container();
     const faults = [
       await inject(networkLossDriver, c, { percent: 100, ports: [81] }),
       await inject(networkBlackholeDriver, c, { ports: [8080] }),
       await inject(networkBandwidthDriver, c, { rate: '1mbit' }),
     ];
-    const oldPid = (await ctx.docker.inspect(c.id)).pid;
-    await env.docker.getContainer(c.id).restart({ t: 0 });
-    const pid = (await ctx.docker.inspect(c.id)).pid;
+    const oldPid = await suite.pidOf(c);
+    await suite.docker.getContainer(c.id).restart({ t: 0 });
+    const pid = await suite.pidOf(c);
     expect(pid).not.toBe(oldPid);
-    const ip = await containerIp(env.docker, c.id);
+    const ip = await containerIp(suite.docker, c.id);
     expect((await connectStats(ip, 81, 5)).failed).toBe(0); // the old namespace went with its rules
 
     // The manager's reapply: the old revert (nothing left to remove), then inject with the same id.
@@ -134,9 +100,9 @@ describe('network faults on one container coexist and revert independently (real
     const params = [{ percent: 100, ports: [81] }, { ports: [8080] }, { rate: '1mbit' }];
     for (const [i, fault] of faults.entries()) {
       await fault.revert();
-      expect(await ctx.ledger.get(fault.faultId)).toBeUndefined();
+      expect(await suite.ctx.ledger.get(fault.faultId)).toBeUndefined();
       again.push(await inject(drivers[i]!, c, params[i]!, fault.faultId));
-      expect(await ctx.ledger.get(fault.faultId)).toMatchObject({ pid, state: 'active' });
+      expect(await suite.ctx.ledger.get(fault.faultId)).toMatchObject({ pid, state: 'active' });
     }
     expect((await connectStats(ip, 81, 5)).timeouts).toBe(5);
     expect((await connectStats(ip, 8080, 5)).timeouts).toBe(5);
@@ -146,6 +112,6 @@ describe('network faults on one container coexist and revert independently (real
     expect(await iptablesSaveIn(pid)).not.toMatch(/FL-[0-9a-f]{12}/);
     expect((await qdiscsIn(pid)).find((q) => q.root === true)?.handle).toBe('0:');
     expect((await connectStats(ip, 81, 5)).failed).toBe(0);
-    expect(await ctx.ledger.list()).toEqual([]);
+    expect(await suite.ctx.ledger.list()).toEqual([]);
   });
 });

@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { networkLatencyDriver } from '../src/faults/network-latency.js';
 import { detectCapabilities } from '../src/faults/registry.js';
-import type { FaultContext, FaultOrder } from '../src/faults/types.js';
+import type { FaultOrder } from '../src/faults/types.js';
 import { chainNameForFault } from '../src/host/iptables.js';
-import { findProxies, stopProxy } from '../src/host/latency-proxy.js';
+import { findProxies } from '../src/host/latency-proxy.js';
 import { nsRunChecked } from '../src/host/netns.js';
-import { makeContext } from './helpers/context.js';
-import { ensureTestImage, iptablesSaveIn, medianLatency, startTestContainer, type TestContainer } from './helpers/docker.js';
-import { buildProxyScript } from './helpers/proxy-script.js';
+import { iptablesSaveIn, medianLatency, type TestContainer } from './helpers/docker.js';
+import { useDockerFaultSuite } from './helpers/fault-suite.js';
 
 // Needs root and a real Docker engine: the fault runs in a real container's network namespace and
 // the effect is measured from the host through the published port.
@@ -18,41 +17,15 @@ const LATENCY_MS = 100;
 const JITTER_MS = 10;
 
 describe('network-latency with the proxy mechanism (real Docker)', { timeout: 120_000 }, () => {
-  let proxy: ReturnType<typeof buildProxyScript>;
-  let env: ReturnType<typeof makeContext>;
-  let ctx: FaultContext;
-  const containers: TestContainer[] = [];
-  const faultIds: string[] = [];
+  const suite = useDockerFaultSuite({ proxy: true });
 
-  beforeAll(async () => {
-    await ensureTestImage();
-    proxy = buildProxyScript();
-    env = makeContext({ latencyProxyScript: proxy.script });
-    ctx = env.ctx;
-  }, 120_000);
-
-  afterEach(async () => {
-    // Whatever happened, leave no proxy and no container behind.
-    for (const faultId of faultIds.splice(0)) {
-      for (const p of await findProxies(faultId)) await stopProxy(p.pid, faultId).catch(() => undefined);
-    }
-    for (const c of containers.splice(0)) await c.remove();
-  });
-
-  afterAll(() => {
-    proxy?.dispose();
-    env?.dispose();
-  });
-
-  async function container(labels?: Record<string, string>): Promise<TestContainer> {
-    const c = await startTestContainer(env.docker, labels ? { labels } : {});
-    containers.push(c);
-    return c;
+  function container(labels?: Record<string, string>): Promise<TestContainer> {
+    return suite.container(labels ? { labels } : {});
   }
 
   function order(c: TestContainer, overrides: Partial<FaultOrder> = {}, params: Record<string, unknown> = {}): FaultOrder {
     const faultId = `test-${randomBytes(6).toString('hex')}`;
-    faultIds.push(faultId);
+    suite.track(faultId);
     return {
       faultId,
       runId: 'run-test',
@@ -64,22 +37,13 @@ describe('network-latency with the proxy mechanism (real Docker)', { timeout: 12
     };
   }
 
-  async function pidOf(c: TestContainer): Promise<number> {
-    return (await ctx.docker.inspect(c.id)).pid;
-  }
-
   async function expectClean(c: TestContainer | null, faultId: string): Promise<void> {
     expect(await findProxies(faultId)).toEqual([]);
-    expect(await ctx.ledger.get(faultId)).toBeUndefined();
-    if (c) {
-      const saved = await iptablesSaveIn(await pidOf(c));
-      expect(saved).not.toMatch(/FL-[0-9a-f]{12}/);
-      expect(saved).not.toContain('faultline:');
-    }
+    await suite.expectNoFilterRules(c, faultId);
   }
 
   it('detects the proxy mechanism on this host', async () => {
-    const caps = await detectCapabilities({ latencyProxyScript: proxy.script });
+    const caps = await detectCapabilities({ latencyProxyScript: suite.proxyScript });
     expect(caps.latencyMechanisms).toContain('proxy');
     expect(caps.faults).toEqual(expect.arrayContaining(['network-latency', 'container-kill']));
     console.info('capabilities:', JSON.stringify(caps));
@@ -89,15 +53,15 @@ describe('network-latency with the proxy mechanism (real Docker)', { timeout: 12
     const c = await container();
     const baseline = await medianLatency(c.hostPort);
     const o = order(c);
-    const { revert, details } = await networkLatencyDriver.inject(ctx, o, new AbortController().signal);
+    const { revert, details } = await networkLatencyDriver.inject(suite.ctx, o, new AbortController().signal);
     expect(details).toMatchObject({ mechanism: 'proxy', ports: [80], chain: chainNameForFault(o.faultId) });
 
-    const entry = await ctx.ledger.get(o.faultId);
+    const entry = await suite.ctx.ledger.get(o.faultId);
     expect(entry).toMatchObject({ state: 'active', mechanism: 'proxy', containerId: c.id, artifacts: { chain: chainNameForFault(o.faultId), ports: [80] } });
     const proxyPid = entry!.artifacts.proxyPid!;
     expect(readFileSync(`/proc/${proxyPid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['faultline-latency-proxy', o.faultId]));
     expect(await findProxies(o.faultId)).toEqual([expect.objectContaining({ pid: proxyPid, faultId: o.faultId })]);
-    expect(await iptablesSaveIn(await pidOf(c))).toContain(chainNameForFault(o.faultId));
+    expect(await iptablesSaveIn(await suite.pidOf(c))).toContain(chainNameForFault(o.faultId));
 
     // 31 samples: with ±10 ms uniform jitter the median then stays within about ±3 ms of its centre.
     const during = await medianLatency(c.hostPort, 31);
@@ -121,13 +85,13 @@ describe('network-latency with the proxy mechanism (real Docker)', { timeout: 12
   it('recovers from the ledger after an agent crash (in-memory revert lost)', async () => {
     const c = await container();
     const o = order(c);
-    await networkLatencyDriver.inject(ctx, o, new AbortController().signal); // the revert is dropped
+    await networkLatencyDriver.inject(suite.ctx, o, new AbortController().signal); // the revert is dropped
     expect((await medianLatency(c.hostPort, 5)).median).toBeGreaterThan(LATENCY_MS * 0.9);
 
-    const entries = await ctx.ledger.list();
+    const entries = await suite.ctx.ledger.list();
     const entry = entries.find((e) => e.faultId === o.faultId);
     expect(entry).toBeDefined();
-    await networkLatencyDriver.recover(ctx, entry!);
+    await networkLatencyDriver.recover(suite.ctx, entry!);
     await expectClean(c, o.faultId);
     expect((await medianLatency(c.hostPort, 5)).median).toBeLessThan(LATENCY_MS * 0.5);
   });
@@ -135,22 +99,22 @@ describe('network-latency with the proxy mechanism (real Docker)', { timeout: 12
   it('recovers when the container was restarted meanwhile (new namespace; the proxy still needs killing)', async () => {
     const c = await container();
     const o = order(c);
-    await networkLatencyDriver.inject(ctx, o, new AbortController().signal);
-    const oldPid = await pidOf(c);
-    await env.docker.getContainer(c.id).restart({ t: 0 });
-    expect(await pidOf(c)).not.toBe(oldPid);
+    await networkLatencyDriver.inject(suite.ctx, o, new AbortController().signal);
+    const oldPid = await suite.pidOf(c);
+    await suite.docker.getContainer(c.id).restart({ t: 0 });
+    expect(await suite.pidOf(c)).not.toBe(oldPid);
     expect(await findProxies(o.faultId)).toHaveLength(1);
 
-    await networkLatencyDriver.recover(ctx, (await ctx.ledger.get(o.faultId))!);
+    await networkLatencyDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o.faultId))!);
     await expectClean(c, o.faultId);
   });
 
   it('recovers when the container is gone', async () => {
     const c = await container();
     const o = order(c);
-    await networkLatencyDriver.inject(ctx, o, new AbortController().signal);
+    await networkLatencyDriver.inject(suite.ctx, o, new AbortController().signal);
     await c.remove();
-    await networkLatencyDriver.recover(ctx, (await ctx.ledger.get(o.faultId))!);
+    await networkLatencyDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o.faultId))!);
     await expectClean(null, o.faultId);
   });
 
@@ -158,9 +122,9 @@ describe('network-latency with the proxy mechanism (real Docker)', { timeout: 12
     const c = await container();
     const o = order(c);
     // Make the chain creation fail: the chain name is already taken in the namespace.
-    const pid = await pidOf(c);
+    const pid = await suite.pidOf(c);
     await nsRunChecked(pid, 'iptables', ['-t', 'nat', '-N', chainNameForFault(o.faultId)]);
-    await expect(networkLatencyDriver.inject(ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'conflict' });
+    await expect(networkLatencyDriver.inject(suite.ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'conflict' });
     await expectClean(c, o.faultId);
     expect((await medianLatency(c.hostPort, 3)).median).toBeLessThan(LATENCY_MS * 0.5);
   });
@@ -168,12 +132,12 @@ describe('network-latency with the proxy mechanism (real Docker)', { timeout: 12
   it('the proxy ends the fault itself 5 s after the deadline when nobody reverts it', async () => {
     const c = await container();
     const o = order(c, { durationMs: 500 });
-    const { revert } = await networkLatencyDriver.inject(ctx, o, new AbortController().signal);
+    const { revert } = await networkLatencyDriver.inject(suite.ctx, o, new AbortController().signal);
     expect((await medianLatency(c.hostPort, 3)).median).toBeGreaterThan(LATENCY_MS * 0.9);
     const until = Date.now() + 15_000;
     while ((await findProxies(o.faultId)).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
     expect(await findProxies(o.faultId)).toEqual([]);
-    expect(await iptablesSaveIn(await pidOf(c))).not.toMatch(/FL-[0-9a-f]{12}/);
+    expect(await iptablesSaveIn(await suite.pidOf(c))).not.toMatch(/FL-[0-9a-f]{12}/);
     expect((await medianLatency(c.hostPort, 3)).median).toBeLessThan(LATENCY_MS * 0.5);
     await revert(); // still fine, and it clears the ledger
     await expectClean(c, o.faultId);
@@ -182,7 +146,7 @@ describe('network-latency with the proxy mechanism (real Docker)', { timeout: 12
   it('refuses protected containers and touches nothing', async () => {
     const c = await container({ 'faultline.protected': 'true' });
     const o = order(c);
-    await expect(networkLatencyDriver.inject(ctx, o, new AbortController().signal)).rejects.toThrow(/protected/);
+    await expect(networkLatencyDriver.inject(suite.ctx, o, new AbortController().signal)).rejects.toThrow(/protected/);
     await expectClean(c, o.faultId);
   });
 
@@ -191,14 +155,14 @@ describe('network-latency with the proxy mechanism (real Docker)', { timeout: 12
     const o = order(c);
     const abort = new AbortController();
     abort.abort();
-    await expect(networkLatencyDriver.inject(ctx, o, abort.signal)).rejects.toMatchObject({ code: 'aborted' });
+    await expect(networkLatencyDriver.inject(suite.ctx, o, abort.signal)).rejects.toMatchObject({ code: 'aborted' });
     await expectClean(c, o.faultId);
   });
 
   it('says netem is unsupported when the agent does not have it', async () => {
     const c = await container();
     const o = order(c, {}, { mechanism: 'netem' });
-    await expect(networkLatencyDriver.inject(ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'unsupported' });
+    await expect(networkLatencyDriver.inject(suite.ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'unsupported' });
     await expectClean(c, o.faultId);
   });
 });

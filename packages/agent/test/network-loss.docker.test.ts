@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { networkLossDriver } from '../src/faults/network-loss.js';
-import type { FaultContext, FaultOrder } from '../src/faults/types.js';
+import type { FaultOrder } from '../src/faults/types.js';
 import { chainNameForFault } from '../src/host/iptables.js';
 import { nsRunChecked } from '../src/host/netns.js';
-import { makeContext } from './helpers/context.js';
-import { ensureTestImage, httpGet, iptablesSaveIn, startTestContainer, type TestContainer } from './helpers/docker.js';
+import { httpGet, iptablesSaveIn, type TestContainer } from './helpers/docker.js';
+import { testOrder, useDockerFaultSuite } from './helpers/fault-suite.js';
 import { connectStats, containerIp, dockerExec, hostIptablesSave } from './helpers/network.js';
 
 // Needs root and a real Docker engine: the rules live in a real container's network namespace and
@@ -15,61 +14,28 @@ import { connectStats, containerIp, dockerExec, hostIptablesSave } from './helpe
 // arrives: so only the network decides, not busybox httpd's accept queue of 9.
 
 describe('network-loss (real Docker)', { timeout: 120_000 }, () => {
-  let env: ReturnType<typeof makeContext>;
-  let ctx: FaultContext;
-  const containers: TestContainer[] = [];
-
-  beforeAll(async () => {
-    await ensureTestImage();
-    env = makeContext({ latencyProxyScript: '/nonexistent' });
-    ctx = env.ctx;
-  }, 120_000);
-
-  afterEach(async () => {
-    for (const c of containers.splice(0)) await c.remove();
-  });
-
-  afterAll(() => env?.dispose());
+  const suite = useDockerFaultSuite();
 
   async function container(): Promise<TestContainer & { ip: string }> {
-    const c = await startTestContainer(env.docker);
-    containers.push(c);
-    return { ...c, ip: await containerIp(env.docker, c.id) };
+    const c = await suite.container();
+    return { ...c, ip: await containerIp(suite.docker, c.id) };
   }
 
   function order(c: TestContainer, params: Record<string, unknown>): FaultOrder {
-    return {
-      faultId: `test-loss-${randomBytes(6).toString('hex')}`,
-      runId: 'run-test',
-      type: 'network-loss',
-      params,
-      target: { containerId: c.id, containerName: c.name },
-      durationMs: 60_000,
-    };
+    return testOrder(c, 'network-loss', params, 'test-loss');
   }
 
-  async function pidOf(c: TestContainer): Promise<number> {
-    return (await ctx.docker.inspect(c.id)).pid;
-  }
-
-  async function expectClean(c: TestContainer | null, faultId: string): Promise<void> {
-    expect(await ctx.ledger.get(faultId)).toBeUndefined();
-    if (c) {
-      const saved = await iptablesSaveIn(await pidOf(c));
-      expect(saved).not.toMatch(/FL-[0-9a-f]{12}/);
-      expect(saved).not.toContain('faultline:');
-    }
-  }
+  const expectClean = (c: TestContainer | null, faultId: string): Promise<void> => suite.expectNoFilterRules(c, faultId);
 
   it('drops the requested share of connection attempts, reverts to baseline, leaves nothing, and reverts again as a no-op', async () => {
     const c = await container();
     const baseline = await connectStats(c.ip, 81, 100);
     const o = order(c, { percent: 50 });
-    const { revert, details } = await networkLossDriver.inject(ctx, o, new AbortController().signal);
+    const { revert, details } = await networkLossDriver.inject(suite.ctx, o, new AbortController().signal);
     const chain = chainNameForFault(o.faultId);
     expect(details).toMatchObject({ mechanism: 'iptables', percent: 50, ports: 'all', chains: [chain], direction: 'ingress' });
-    expect(await ctx.ledger.get(o.faultId)).toMatchObject({ state: 'active', mechanism: 'iptables', artifacts: { chain, chains: [chain], table: 'filter' } });
-    const saved = await iptablesSaveIn(await pidOf(c));
+    expect(await suite.ctx.ledger.get(o.faultId)).toMatchObject({ state: 'active', mechanism: 'iptables', artifacts: { chain, chains: [chain], table: 'filter' } });
+    const saved = await iptablesSaveIn(await suite.pidOf(c));
     expect(saved).toContain(`-A INPUT ! -i lo -m comment --comment "faultline:${o.faultId}" -j ${chain}`);
     // The host's own namespace is never touched.
     expect(await hostIptablesSave()).not.toContain(o.faultId);
@@ -99,7 +65,7 @@ describe('network-loss (real Docker)', { timeout: 120_000 }, () => {
   it('only the listed ports lose packets; without ports every arriving packet but loopback', async () => {
     const c = await container();
     const portOnly = order(c, { percent: 100, ports: [8080] });
-    const first = await networkLossDriver.inject(ctx, portOnly, new AbortController().signal);
+    const first = await networkLossDriver.inject(suite.ctx, portOnly, new AbortController().signal);
     expect((await connectStats(c.ip, 8080, 10)).timeouts).toBe(10);
     expect((await connectStats(c.ip, 81, 10)).failed).toBe(0);
     expect((await httpGet(c.hostPort, 2_000)).status).toBe(200);
@@ -107,7 +73,7 @@ describe('network-loss (real Docker)', { timeout: 120_000 }, () => {
     await expectClean(c, portOnly.faultId);
 
     const all = order(c, { percent: 100 });
-    const second = await networkLossDriver.inject(ctx, all, new AbortController().signal);
+    const second = await networkLossDriver.inject(suite.ctx, all, new AbortController().signal);
     expect((await connectStats(c.ip, 81, 10)).timeouts).toBe(10);
     expect((await connectStats(c.ip, 8080, 10)).timeouts).toBe(10);
     await expect(httpGet(c.hostPort, 1_500)).rejects.toThrow(/timeout/);
@@ -122,40 +88,40 @@ describe('network-loss (real Docker)', { timeout: 120_000 }, () => {
   it('recovers from the ledger after an agent crash (in-memory revert lost)', async () => {
     const c = await container();
     const o = order(c, { percent: 100, ports: [81] });
-    await networkLossDriver.inject(ctx, o, new AbortController().signal); // the revert is dropped
+    await networkLossDriver.inject(suite.ctx, o, new AbortController().signal); // the revert is dropped
     expect((await connectStats(c.ip, 81, 5)).timeouts).toBe(5);
-    const entry = (await ctx.ledger.list()).find((e) => e.faultId === o.faultId);
+    const entry = (await suite.ctx.ledger.list()).find((e) => e.faultId === o.faultId);
     expect(entry).toBeDefined();
-    await networkLossDriver.recover(ctx, entry!);
+    await networkLossDriver.recover(suite.ctx, entry!);
     await expectClean(c, o.faultId);
     expect((await connectStats(c.ip, 81, 10)).failed).toBe(0);
     // Replaying the same entry again (a crash between revert and ledger removal) is a no-op.
-    await networkLossDriver.recover(ctx, entry!);
+    await networkLossDriver.recover(suite.ctx, entry!);
     await expectClean(c, o.faultId);
   });
 
   it('recovers when the container was restarted (new namespace) or removed meanwhile', async () => {
     const c = await container();
     const o = order(c, { percent: 100 });
-    await networkLossDriver.inject(ctx, o, new AbortController().signal);
-    const oldPid = await pidOf(c);
-    await env.docker.getContainer(c.id).restart({ t: 0 });
-    expect(await pidOf(c)).not.toBe(oldPid);
-    await networkLossDriver.recover(ctx, (await ctx.ledger.get(o.faultId))!);
+    await networkLossDriver.inject(suite.ctx, o, new AbortController().signal);
+    const oldPid = await suite.pidOf(c);
+    await suite.docker.getContainer(c.id).restart({ t: 0 });
+    expect(await suite.pidOf(c)).not.toBe(oldPid);
+    await networkLossDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o.faultId))!);
     await expectClean(c, o.faultId);
 
     const o2 = order(c, { percent: 100 });
-    await networkLossDriver.inject(ctx, o2, new AbortController().signal);
+    await networkLossDriver.inject(suite.ctx, o2, new AbortController().signal);
     await c.remove();
-    await networkLossDriver.recover(ctx, (await ctx.ledger.get(o2.faultId))!);
+    await networkLossDriver.recover(suite.ctx, (await suite.ctx.ledger.get(o2.faultId))!);
     await expectClean(null, o2.faultId);
   });
 
   it('undoes a partial injection: a taken chain name fails with conflict and leaves no ledger entry', async () => {
     const c = await container();
     const o = order(c, { percent: 50 });
-    await nsRunChecked(await pidOf(c), 'iptables', ['-t', 'filter', '-N', chainNameForFault(o.faultId)]);
-    await expect(networkLossDriver.inject(ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'conflict' });
+    await nsRunChecked(await suite.pidOf(c), 'iptables', ['-t', 'filter', '-N', chainNameForFault(o.faultId)]);
+    await expect(networkLossDriver.inject(suite.ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'conflict' });
     await expectClean(c, o.faultId);
   });
 
@@ -164,10 +130,10 @@ describe('network-loss (real Docker)', { timeout: 120_000 }, () => {
     const abort = new AbortController();
     abort.abort();
     const o = order(c, { percent: 50 });
-    await expect(networkLossDriver.inject(ctx, o, abort.signal)).rejects.toMatchObject({ code: 'aborted' });
+    await expect(networkLossDriver.inject(suite.ctx, o, abort.signal)).rejects.toMatchObject({ code: 'aborted' });
     await expectClean(c, o.faultId);
     const bad = order(c, { percent: 0 });
-    await expect(networkLossDriver.inject(ctx, bad, new AbortController().signal)).rejects.toMatchObject({ code: 'invalid_request' });
+    await expect(networkLossDriver.inject(suite.ctx, bad, new AbortController().signal)).rejects.toMatchObject({ code: 'invalid_request' });
     await expectClean(c, bad.faultId);
   });
 });

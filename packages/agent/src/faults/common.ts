@@ -1,8 +1,8 @@
 import { AgentError, messageOf } from '../host/errors.js';
 import type { ContainerDetails } from '../host/docker.js';
 import { netnsOf } from '../host/netns.js';
-import type { LedgerEntry } from '../ledger.js';
-import type { FaultContext, FaultTarget, Revert } from './types.js';
+import type { LedgerEntry, LedgerRecord } from '../ledger.js';
+import type { FaultContext, FaultOrder, FaultTarget, Revert } from './types.js';
 
 /** Throws an `aborted` error when `signal` has fired. */
 export function throwIfAborted(signal: AbortSignal, what: string): void {
@@ -54,6 +54,46 @@ export async function cleanupPid(ctx: FaultContext, entry: LedgerEntry): Promise
   const [theirs, ours] = await Promise.all([netnsOf(details.pid), netnsOf('self')]);
   if (theirs === null || theirs === ours) return null;
   return details.pid;
+}
+
+/**
+ * Writes a fault's ledger entry (state `applying`) for `target`, before anything is touched, with
+ * the deadline the order's duration gives (null for none).
+ */
+export function recordFault(
+  ctx: FaultContext,
+  order: FaultOrder,
+  target: ContainerDetails,
+  fields: Pick<LedgerRecord, 'params' | 'mechanism' | 'artifacts'>,
+): Promise<LedgerEntry> {
+  return ctx.ledger.record({
+    faultId: order.faultId,
+    runId: order.runId,
+    type: order.type,
+    containerId: target.id,
+    containerName: target.name,
+    pid: target.pid,
+    containerStartedAt: target.startedAt,
+    params: fields.params,
+    mechanism: fields.mechanism,
+    artifacts: fields.artifacts,
+    deadline: order.durationMs === null ? null : Date.now() + order.durationMs,
+  });
+}
+
+/**
+ * Undoes a partly applied fault with `undo`; if that fails too, logs it and leaves the ledger entry
+ * so that the next start of the agent (or the fault manager's clean-up) tries again.
+ */
+export async function undoPartlyApplied(ctx: FaultContext, entry: LedgerEntry, undo: () => Promise<void>, cause: unknown): Promise<void> {
+  try {
+    await undo();
+  } catch (undoError) {
+    ctx.log.error(
+      { fault: entry.faultId, container: entry.containerName, err: undoError, cause: messageOf(cause) },
+      `could not undo a partly applied ${entry.type}; the ledger keeps it for recovery`,
+    );
+  }
 }
 
 /**

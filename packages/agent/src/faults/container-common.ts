@@ -1,7 +1,7 @@
-import { AgentError, messageOf } from '../host/errors.js';
+import { AgentError } from '../host/errors.js';
 import type { ContainerDetails } from '../host/docker.js';
 import type { LedgerEntry } from '../ledger.js';
-import { paramsObject, toMs } from './common.js';
+import { paramsObject, recordFault, toMs, undoPartlyApplied } from './common.js';
 import type { FaultContext, FaultOrder } from './types.js';
 
 /** Parameters of container-stop and container-restart. */
@@ -39,37 +39,18 @@ export function parseNoParams(params: unknown, type: string): Record<string, nev
 
 /** Writes the ledger entry of a container fault before anything is touched. */
 export function recordContainerFault(ctx: FaultContext, order: FaultOrder, target: ContainerDetails, mechanism: string, params: unknown): Promise<LedgerEntry> {
-  return ctx.ledger.record({
-    faultId: order.faultId,
-    runId: order.runId,
-    type: order.type,
-    containerId: target.id,
-    containerName: target.name,
-    pid: target.pid,
-    containerStartedAt: target.startedAt,
-    params,
-    mechanism,
-    artifacts: {},
-    deadline: order.durationMs === null ? null : Date.now() + order.durationMs,
-  });
+  return recordFault(ctx, order, target, { params, mechanism, artifacts: {} });
 }
 
 /**
  * Undoes a partly applied container fault with its revert; if that fails too, the ledger keeps the
  * entry so that the next start of the agent (or the fault manager's clean-up) tries again.
  */
-export async function undoContainerFault(
+export function undoContainerFault(
   ctx: FaultContext,
   entry: LedgerEntry,
   revert: (ctx: FaultContext, entry: LedgerEntry) => Promise<void>,
   cause: unknown,
 ): Promise<void> {
-  try {
-    await revert(ctx, entry);
-  } catch (undoError) {
-    ctx.log.error(
-      { fault: entry.faultId, container: entry.containerName, err: undoError, cause: messageOf(cause) },
-      `could not undo a partly applied ${entry.type}; the ledger keeps it for recovery`,
-    );
-  }
+  return undoPartlyApplied(ctx, entry, () => revert(ctx, entry), cause);
 }

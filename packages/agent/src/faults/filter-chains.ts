@@ -1,8 +1,8 @@
-import { AgentError, messageOf } from '../host/errors.js';
+import { AgentError } from '../host/errors.js';
 import { faultComment } from '../host/iptables.js';
 import { createFilterChains, removeFilterChains, type FilterChainSpec } from '../host/packet-filter.js';
 import type { LedgerEntry } from '../ledger.js';
-import { cleanupPid, ErrorList, idempotentRevert, inspectNetworkTarget, throwIfAborted } from './common.js';
+import { cleanupPid, ErrorList, idempotentRevert, inspectNetworkTarget, recordFault, throwIfAborted, undoPartlyApplied } from './common.js';
 import type { FaultContext, FaultOrder, InjectResult } from './types.js';
 
 /**
@@ -51,18 +51,10 @@ export async function injectFilterFault(ctx: FaultContext, order: FaultOrder, pl
   throwIfAborted(signal, what);
   const target = await inspectNetworkTarget(ctx, order.target);
   const chains = plan.specs.map((spec) => spec.chain);
-  const entry = await ctx.ledger.record({
-    faultId: order.faultId,
-    runId: order.runId,
-    type: order.type,
-    containerId: target.id,
-    containerName: target.name,
-    pid: target.pid,
-    containerStartedAt: target.startedAt,
+  const entry = await recordFault(ctx, order, target, {
     params: plan.params,
     mechanism: 'iptables',
     artifacts: chains.length === 1 ? { chain: chains[0]!, chains, table: 'filter' } : { chains, table: 'filter' },
-    deadline: order.durationMs === null ? null : Date.now() + order.durationMs,
   });
   try {
     throwIfAborted(signal, what);
@@ -74,11 +66,7 @@ export async function injectFilterFault(ctx: FaultContext, order: FaultOrder, pl
       details: { ...plan.details, mechanism: 'iptables', table: 'filter', chains, pid: target.pid },
     };
   } catch (error) {
-    try {
-      await revertFilterEntry(ctx, entry);
-    } catch (undoError) {
-      ctx.log.error({ fault: order.faultId, err: undoError, cause: messageOf(error) }, `could not undo a partly applied ${order.type}; the ledger keeps it for recovery`);
-    }
+    await undoPartlyApplied(ctx, entry, () => revertFilterEntry(ctx, entry), error);
     throw error;
   }
 }

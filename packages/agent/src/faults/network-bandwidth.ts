@@ -1,8 +1,8 @@
 import { applyTbf, burstBytes, parseRate, removeTbf, TBF_LATENCY_MS } from '../host/bandwidth.js';
-import { AgentError, messageOf } from '../host/errors.js';
+import { AgentError } from '../host/errors.js';
 import { qdiscHandleForFault } from '../host/tc.js';
 import type { LedgerEntry } from '../ledger.js';
-import { cleanupPid, ErrorList, idempotentRevert, inspectNetworkTarget, paramsObject, throwIfAborted } from './common.js';
+import { cleanupPid, ErrorList, idempotentRevert, inspectNetworkTarget, paramsObject, recordFault, throwIfAborted, undoPartlyApplied } from './common.js';
 import type { FaultContext, FaultDriver } from './types.js';
 
 /** The interface whose egress is shaped. */
@@ -50,18 +50,10 @@ export const networkBandwidthDriver: FaultDriver = {
     throwIfAborted(signal, what);
     const target = await inspectNetworkTarget(ctx, order.target);
     const handle = qdiscHandleForFault(order.faultId);
-    const entry = await ctx.ledger.record({
-      faultId: order.faultId,
-      runId: order.runId,
-      type: order.type,
-      containerId: target.id,
-      containerName: target.name,
-      pid: target.pid,
-      containerStartedAt: target.startedAt,
+    const entry = await recordFault(ctx, order, target, {
       params: { ...params },
       mechanism: 'tbf',
       artifacts: { dev: BANDWIDTH_DEVICE, qdiscHandle: handle },
-      deadline: order.durationMs === null ? null : Date.now() + order.durationMs,
     });
     // Whether our qdisc may be there: not before tc runs, nor when applyTbf refused (conflict) before
     // adding anything; then a root with our handle (a one in 65534 clash of derived handles) belongs
@@ -97,12 +89,15 @@ export const networkBandwidthDriver: FaultDriver = {
         },
       };
     } catch (error) {
-      try {
-        if (mayHaveAdded) await revertEntry(ctx, entry);
-        else await ctx.ledger.remove(order.faultId);
-      } catch (undoError) {
-        ctx.log.error({ fault: order.faultId, err: undoError, cause: messageOf(error) }, 'could not undo a partly applied network-bandwidth; the ledger keeps it for recovery');
-      }
+      await undoPartlyApplied(
+        ctx,
+        entry,
+        async () => {
+          if (mayHaveAdded) await revertEntry(ctx, entry);
+          else await ctx.ledger.remove(order.faultId);
+        },
+        error,
+      );
       throw error;
     }
   },

@@ -1,9 +1,9 @@
-import { AgentError, messageOf } from '../host/errors.js';
+import { AgentError } from '../host/errors.js';
 import { chainNameForFault, createRedirectChain, faultComment, removeChain } from '../host/iptables.js';
 import { findProxies, startProxy, stopProxy } from '../host/latency-proxy.js';
 import { applyNetemDelay, qdiscHandleForFault, removeOwnedQdisc } from '../host/tc.js';
 import type { LedgerEntry } from '../ledger.js';
-import { cleanupPid, ErrorList, idempotentRevert, inspectNetworkTarget, paramsObject, throwIfAborted, toMs } from './common.js';
+import { cleanupPid, ErrorList, idempotentRevert, inspectNetworkTarget, paramsObject, recordFault, throwIfAborted, toMs, undoPartlyApplied } from './common.js';
 import type { FaultContext, FaultDriver, FaultOrder, InjectResult, LatencyMechanism } from './types.js';
 
 /** Parameters of network-latency, durations in milliseconds. */
@@ -94,20 +94,8 @@ async function injectProxy(ctx: FaultContext, order: FaultOrder, params: Network
     throw new AgentError('invalid_request', `container ${target.name} exposes no TCP port: give params.ports for the latency proxy`);
   }
   const chain = chainNameForFault(order.faultId);
-  const deadline = order.durationMs === null ? null : Date.now() + order.durationMs;
-  let entry = await ctx.ledger.record({
-    faultId: order.faultId,
-    runId: order.runId,
-    type: order.type,
-    containerId: target.id,
-    containerName: target.name,
-    pid: target.pid,
-    containerStartedAt: target.startedAt,
-    params,
-    mechanism: 'proxy',
-    artifacts: { chain, ports },
-    deadline,
-  });
+  let entry = await recordFault(ctx, order, target, { params, mechanism: 'proxy', artifacts: { chain, ports } });
+  const deadline = entry.deadline;
   try {
     throwIfAborted(signal, `network-latency on ${target.name}`);
     const proxy = await startProxy({
@@ -148,19 +136,7 @@ async function injectNetem(ctx: FaultContext, order: FaultOrder, params: Network
   }
   const target = await inspectNetworkTarget(ctx, order.target);
   const handle = qdiscHandleForFault(order.faultId);
-  const entry = await ctx.ledger.record({
-    faultId: order.faultId,
-    runId: order.runId,
-    type: order.type,
-    containerId: target.id,
-    containerName: target.name,
-    pid: target.pid,
-    containerStartedAt: target.startedAt,
-    params,
-    mechanism: 'netem',
-    artifacts: { dev: NETEM_DEVICE, qdiscHandle: handle },
-    deadline: order.durationMs === null ? null : Date.now() + order.durationMs,
-  });
+  const entry = await recordFault(ctx, order, target, { params, mechanism: 'netem', artifacts: { dev: NETEM_DEVICE, qdiscHandle: handle } });
   try {
     throwIfAborted(signal, `network-latency on ${target.name}`);
     await applyNetemDelay(target.pid, NETEM_DEVICE, handle, params);
@@ -178,13 +154,13 @@ async function injectNetem(ctx: FaultContext, order: FaultOrder, params: Network
 
 /** Undoes a partly applied fault; if that fails too, the ledger keeps the entry for recovery. */
 async function undo(ctx: FaultContext, entry: LedgerEntry, cause: unknown): Promise<void> {
-  try {
+  await undoPartlyApplied(
+    ctx,
+    entry,
     // The ledger may know more than the caller (e.g. the proxy pid written just before a failure).
-    const latest = (await ctx.ledger.get(entry.faultId).catch(() => undefined)) ?? entry;
-    await revertEntry(ctx, latest);
-  } catch (undoError) {
-    ctx.log.error({ fault: entry.faultId, err: undoError, cause: messageOf(cause) }, 'could not undo a partly applied network-latency; the ledger keeps it for recovery');
-  }
+    async () => revertEntry(ctx, (await ctx.ledger.get(entry.faultId).catch(() => undefined)) ?? entry),
+    cause,
+  );
 }
 
 /** Adds latency to a container's TCP responses, with netem or the transparent delaying proxy. */

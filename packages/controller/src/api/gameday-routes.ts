@@ -1,10 +1,11 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ErrorCode, FaultlineError, type ScheduleKind } from '@faultline/shared';
+import type { FastifyInstance } from 'fastify';
+import type { ScheduleKind } from '@faultline/shared';
 import type { RunManager } from '../runs/run-manager.js';
 import { acceptGameDay } from '../scheduler/gamedays.js';
 import type { GameDayRunner } from '../scheduler/gameday-runner.js';
 import { scheduleKey, type Scheduler } from '../scheduler/scheduler.js';
 import type { Store } from '../store/store.js';
+import { bodyText, checkName, invalid, jsonBody, notFound } from './http-helpers.js';
 
 /** What the game-day and schedule routes need. */
 export interface GameDayRouteDeps {
@@ -13,8 +14,6 @@ export interface GameDayRouteDeps {
   gamedays: GameDayRunner;
   scheduler: Scheduler;
 }
-
-const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
  * Registers `/api/v1/gamedays`, `/api/v1/gameday-runs` and `/api/v1/schedules` (docs/api.md,
@@ -56,6 +55,7 @@ export function registerGameDayRoutes(app: FastifyInstance, deps: GameDayRouteDe
   app.put<{ Params: { name: string } }>('/api/v1/gamedays/:name', (request, reply) => {
     const name = checkName(request.params.name);
     const text = bodyText(request);
+    if (text === '') throw invalid('body', 'send the manifest as YAML or JSON');
     const manifest = acceptGameDay(text, store, name);
     const existed = store.getGameDay(name) !== undefined;
     const json = (request.headers['content-type'] ?? '').includes('json');
@@ -123,37 +123,4 @@ function countParam(text: string | undefined): number {
 function checkKind(kind: string): ScheduleKind {
   if (kind !== 'experiment' && kind !== 'gameday') throw invalid('kind', 'must be experiment or gameday');
   return kind;
-}
-
-function notFound(kind: string, name: string): FaultlineError {
-  return new FaultlineError(ErrorCode.NotFound, `${kind} ${JSON.stringify(name)} does not exist`);
-}
-
-function invalid(path: string, message: string): FaultlineError {
-  return new FaultlineError(ErrorCode.InvalidRequest, `${path}: ${message}`, { details: [{ path, message }] });
-}
-
-function checkName(name: string): string {
-  if (!NAME_RE.test(name)) throw invalid('name', "use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit");
-  return name;
-}
-
-function bodyText(request: FastifyRequest): string {
-  const body = request.body;
-  if (typeof body === 'string' && body !== '') return body;
-  if (Buffer.isBuffer(body)) return body.toString('utf8');
-  throw invalid('body', 'send the manifest as YAML or JSON');
-}
-
-function jsonBody(request: FastifyRequest): Record<string, unknown> {
-  const text = typeof request.body === 'string' ? request.body : '';
-  if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw invalid('body', `not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('body', 'expected a JSON object');
-  return value as Record<string, unknown>;
 }

@@ -16,6 +16,7 @@ import type { Store } from '../store/store.js';
 import type { AuthFailureLimiter } from './auth-limiter.js';
 import { tokensEqual } from './auth.js';
 import { httpError } from './errors.js';
+import { bodyText, checkName, invalid, jsonBody, notFound } from './http-helpers.js';
 
 /** What the routes need. */
 export interface RouteDeps {
@@ -33,8 +34,6 @@ export interface RouteDeps {
 
 /** Routes anyone may call without the API token. */
 const PUBLIC_ROUTES = new Set(['/healthz', '/metrics']);
-
-const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Registers health, metrics and the `/api/v1` routes. */
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -223,40 +222,3 @@ function streamLive(
   live.on('end', onEnd);
   request.raw.on('close', cleanup);
 }
-
-function notFound(kind: string, name: string): FaultlineError {
-  return new FaultlineError(ErrorCode.NotFound, `${kind} ${JSON.stringify(name)} does not exist`);
-}
-
-function invalid(path: string, message: string): FaultlineError {
-  return new FaultlineError(ErrorCode.InvalidRequest, `${path}: ${message}`, { details: [{ path, message }] });
-}
-
-function checkName(name: string): string {
-  if (!NAME_RE.test(name)) {
-    throw invalid('name', "use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit");
-  }
-  return name;
-}
-
-function bodyText(request: FastifyRequest): string {
-  const body = request.body;
-  if (typeof body === 'string') return body;
-  if (Buffer.isBuffer(body)) return body.toString('utf8');
-  if (body === undefined || body === null) throw invalid('body', 'send the manifest as YAML or JSON');
-  return JSON.stringify(body);
-}
-
-function jsonBody(request: FastifyRequest): Record<string, unknown> {
-  const text = request.body === undefined || request.body === null ? '' : bodyText(request);
-  if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw invalid('body', `not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('body', 'expected a JSON object');
-  return value as Record<string, unknown>;
-}
-

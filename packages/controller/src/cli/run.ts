@@ -1,14 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { isFinalStatus, type RunJournal, type RunSummary, type TimelineEvent } from '@faultline/shared';
-import { ApiClient, ApiError, printError, resolveClientOptions, UnreachableError, type ClientOptions } from './client.js';
+import { ApiClient, ApiError, printError, remoteVerb, UnreachableError } from './client.js';
 import { journalSummary, timelineLine } from './format.js';
 import {
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
   EXIT_OK,
   flagOption,
-  parseVerbArgs,
-  usageError,
   type CliIo,
   type VerbSpec,
 } from './io.js';
@@ -38,22 +36,13 @@ export const POLL_INTERVAL_MS = 1000;
 const MAX_POLL_FAILURES = 30;
 
 /** `faultline run NAME|FILE` */
-export async function runCommand(argv: string[], io: CliIo): Promise<number> {
-  const args = parseVerbArgs(runSpec, argv, io);
-  if (typeof args === 'number') return args;
-  let options: ClientOptions;
-  try {
-    options = resolveClientOptions(args, io);
-  } catch (error) {
-    return usageError(runSpec, io, (error as Error).message);
-  }
-  const client = new ApiClient(options);
-  const json = flagOption(args, 'json');
-  const dryRun = flagOption(args, 'dry-run');
-  const target = args.positionals[0] ?? '';
-  const note = (line: string) => (json ? io.stderr : io.stdout).write(`${line}\n`);
+export function runCommand(argv: string[], io: CliIo): Promise<number> {
+  return remoteVerb(runSpec, argv, io, async (client, args) => {
+    const json = flagOption(args, 'json');
+    const dryRun = flagOption(args, 'dry-run');
+    const target = args.positionals[0] ?? '';
+    const note = (line: string) => (json ? io.stderr : io.stdout).write(`${line}\n`);
 
-  try {
     let name = target;
     if (await looksLikeFile(target, io)) {
       const check = await checkManifestFile(target, io);
@@ -76,9 +65,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       return EXIT_OK;
     }
     return await followRun(client, started.id, io, { json });
-  } catch (error) {
-    return printError(io, error, options);
-  }
+  });
 }
 
 /**

@@ -104,27 +104,24 @@ export class ControllerMetrics {
         for (const agent of hub.agents()) this.set({ agent: agent.name }, agent.activeFaults);
       },
     });
-    this.applyDuration = new Histogram({
-      name: 'faultline_fault_apply_duration_seconds',
-      help: 'Time from the inject request to the agent\'s answer, by fault type and result (ok or error).',
-      labelNames: ['type', 'result'],
-      buckets: FAULT_BUCKETS,
-      registers,
-    });
-    this.revertDuration = new Histogram({
-      name: 'faultline_fault_revert_duration_seconds',
-      help: 'Time from a revert request to the agent\'s answer, by fault type and result (ok or error). Reverts the agent does on its own (deadline, lease) are not included.',
-      labelNames: ['type', 'result'],
-      buckets: FAULT_BUCKETS,
-      registers,
-    });
-    this.probeDuration = new Histogram({
-      name: 'faultline_probe_duration_seconds',
-      help: 'Duration of steady-state probe attempts, by probe type and result (ok or failed).',
-      labelNames: ['type', 'result'],
-      buckets: PROBE_BUCKETS,
-      registers,
-    });
+    // Every histogram counts by type and by result.
+    const histogram = (name: string, help: string, buckets: number[]): Histogram<'type' | 'result'> =>
+      new Histogram({ name, help, labelNames: ['type', 'result'], buckets, registers });
+    this.applyDuration = histogram(
+      'faultline_fault_apply_duration_seconds',
+      'Time from the inject request to the agent\'s answer, by fault type and result (ok or error).',
+      FAULT_BUCKETS,
+    );
+    this.revertDuration = histogram(
+      'faultline_fault_revert_duration_seconds',
+      'Time from a revert request to the agent\'s answer, by fault type and result (ok or error). Reverts the agent does on its own (deadline, lease) are not included.',
+      FAULT_BUCKETS,
+    );
+    this.probeDuration = histogram(
+      'faultline_probe_duration_seconds',
+      'Duration of steady-state probe attempts, by probe type and result (ok or failed).',
+      PROBE_BUCKETS,
+    );
     new Gauge({
       name: 'faultline_halted',
       help: '1 while a halt is in force (no run starts until resume), else 0.',
