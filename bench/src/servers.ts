@@ -7,8 +7,8 @@ import { forkRpc, sleep, type RpcChild } from './proc.js';
 import type { BenchContext } from './report.js';
 
 /** Forks server-host.js (a controller or the bare ws anchor, chosen by the first call). */
-export async function startServer(name: string): Promise<RpcChild> {
-  return forkRpc('server-host', { name });
+export async function startServer(name: string, nodeFlags: string[] = []): Promise<RpcChild> {
+  return forkRpc('server-host', { name, execArgv: ['--expose-gc', ...nodeFlags] });
 }
 
 /** Profiles the server and this process (the fleet) around `work` when --profile is given; returns the summaries. */

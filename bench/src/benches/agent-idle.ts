@@ -103,7 +103,7 @@ export const agentIdleBench: Bench = {
         notes: [
           `CPU from /proc/<pid>/stat (utime+stime, ${Math.round(1000 / clockTicksPerSecond())} ms ticks) over each window; RSS (VmRSS) sampled every second. ` +
             `The agent runs as in production: info logs to a pipe, lease 15 s, the controller pinging every 2 s; measured after a ${warmupMs / 1000} s warm-up. ` +
-            `Headline CPU is over the whole idle period; one 10 ms tick in a ${windowMs / 1000} s window is ${(1 / windowMs) * 1000 * 100 / clockTicksPerSecond()}%.`,
+            `Headline CPU is over the whole idle period; one ${Math.round(1000 / clockTicksPerSecond())} ms tick in a ${windowMs / 1000} s window is ${((100_000 / windowMs) / clockTicksPerSecond()).toFixed(3)}%.`,
         ],
         data: { windows, windowMs, warmupMs, rss, cpu, overall },
       };

@@ -9,8 +9,9 @@
 import { startAgentFleet, startAnchorFleet, type AgentFleet, type AnchorFleet } from '../fleet.js';
 import { sleep } from '../proc.js';
 import { times, type Bench, type Row } from '../report.js';
+import type { RpcChild } from '../proc.js';
 import { startServer } from '../servers.js';
-import { median, summarize } from '../stats.js';
+import { summarize } from '../stats.js';
 
 interface Usage {
   heapUsed: number;
@@ -21,21 +22,47 @@ interface Usage {
 
 interface Step {
   agents: number;
+  /** V8 heap used. */
   heapPerConnection: number;
+  /** Heap used plus external memory (Buffers: socket and frame buffers). */
+  jsPerConnection: number;
   rssPerConnection: number;
 }
 
+type Key = 'heapPerConnection' | 'jsPerConnection' | 'rssPerConnection';
+
 const GOAL_BYTES = 30 * 1024;
 const kb = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KB`;
+/** `×1.23`, or nothing when the anchor's figure is too small to divide by (RSS noise). */
+const ratio = (ours: number, theirs: number): string => (theirs > 512 ? `; ${times(ours / theirs)}` : '');
+
+/**
+ * Memory after a full GC, once RSS holds still: V8 returns freed memory to the system some seconds
+ * after a GC (RSS fell by 10 MB between 2 and 6 s after start-up here), so one early reading would
+ * skew every delta.
+ */
+async function steady(server: RpcChild): Promise<Usage> {
+  let last = await server.call<Usage>('memory');
+  for (let i = 0; i < 10; i += 1) {
+    await sleep(2000);
+    const next = await server.call<Usage>('memory');
+    const still = Math.abs(next.rss - last.rss) < 256 * 1024;
+    last = next;
+    if (still) break;
+  }
+  return last;
+}
 
 async function measure(kind: 'faultline' | 'anchor', steps: number[], settleMs: number): Promise<Step[]> {
-  const server = await startServer(`memory-${kind}`);
+  // V8 drops the bytecode of functions unused for a while (here: the half of server-host.js the
+  // other kind uses), which shrinks RSS during the measurement: keep it, so that deltas are the
+  // connections' alone.
+  const server = await startServer(`memory-${kind}`, ['--no-flush-bytecode']);
   const fleets: (AgentFleet | AnchorFleet)[] = [];
   try {
     const connected = () => server.call<number>('connected');
     const start = kind === 'faultline' ? await server.call<{ url: string; agentToken: string }>('start-controller') : await server.call<{ url: string }>('start-anchor');
-    await sleep(500);
-    const base = await server.call<Usage>('memory');
+    const base = await steady(server);
     const result: Step[] = [];
     let have = 0;
     for (const target of steps) {
@@ -49,8 +76,13 @@ async function measure(kind: 'faultline' | 'anchor', steps: number[], settleMs: 
       have = target;
       // Idle: a few heartbeat rounds pass (the controller pings every 2 s).
       await sleep(settleMs);
-      const usage = await server.call<Usage>('memory');
-      result.push({ agents: target, heapPerConnection: (usage.heapUsed - base.heapUsed) / target, rssPerConnection: (usage.rss - base.rss) / target });
+      const usage = await steady(server);
+      result.push({
+        agents: target,
+        heapPerConnection: (usage.heapUsed - base.heapUsed) / target,
+        jsPerConnection: (usage.heapUsed + usage.external - base.heapUsed - base.external) / target,
+        rssPerConnection: (usage.rss - base.rss) / target,
+      });
     }
     return result;
   } finally {
@@ -73,58 +105,43 @@ export const memoryBench: Bench = {
       context.log(`memory: trial ${trial + 1} of ${trials}`);
       const anchor = await measure('anchor', steps, settleMs);
       const faultline = await measure('faultline', steps, settleMs);
-      for (const step of faultline) context.log(`  faultline ${step.agents}: heap ${kb(step.heapPerConnection)}, RSS ${kb(step.rssPerConnection)} per connection`);
-      for (const step of anchor) context.log(`  ws ${step.agents}: heap ${kb(step.heapPerConnection)}, RSS ${kb(step.rssPerConnection)} per connection`);
+      for (const [name, run] of [['faultline', faultline], ['ws', anchor]] as const) {
+        for (const step of run) {
+          context.log(`  ${name} ${step.agents}: heap ${kb(step.heapPerConnection)}, heap + external ${kb(step.jsPerConnection)}, RSS ${kb(step.rssPerConnection)} per connection`);
+        }
+      }
       runs.push({ faultline, anchor });
     }
     const rows: Row[] = [];
     const range = (s: { median: number; min: number; max: number }) => `${kb(s.median)} (${(s.min / 1024).toFixed(1)}–${kb(s.max)})`;
+    const last = steps.length - 1;
+    const row = (metric: string, ours: number[], theirs: number[], goal = '≤ 30 KB'): void => {
+      const a = summarize(ours);
+      const b = summarize(theirs);
+      rows.push({ metric, goal, measured: range(a), sideBySide: `ws ${range(b)}${ratio(a.median, b.median)}`, met: a.median <= GOAL_BYTES });
+    };
+    const pick = (kind: 'faultline' | 'anchor', index: number, key: Key) => runs.map((run) => run[kind][index]![key]);
     steps.forEach((agents, index) => {
-      const pick = (kind: 'faultline' | 'anchor', key: 'heapPerConnection' | 'rssPerConnection') => runs.map((run) => run[kind][index]![key]);
-      const heap = summarize(pick('faultline', 'heapPerConnection'));
-      const rss = summarize(pick('faultline', 'rssPerConnection'));
-      const anchorHeap = summarize(pick('anchor', 'heapPerConnection'));
-      const anchorRss = summarize(pick('anchor', 'rssPerConnection'));
-      rows.push({
-        metric: `heap per connection, ${agents.toLocaleString('en')} agents`,
-        goal: `≤ 30 KB (ws: ~23–25 KB)`,
-        measured: range(heap),
-        sideBySide: `ws ${range(anchorHeap)}; ${times(median(pick('faultline', 'heapPerConnection')) / median(pick('anchor', 'heapPerConnection')))}`,
-        met: heap.median <= GOAL_BYTES,
-      });
-      rows.push({
-        metric: `RSS per connection, ${agents.toLocaleString('en')} agents`,
-        goal: `≤ 30 KB`,
-        measured: range(rss),
-        sideBySide: `ws ${range(anchorRss)}; ${times(median(pick('faultline', 'rssPerConnection')) / median(pick('anchor', 'rssPerConnection')))}`,
-        met: rss.median <= GOAL_BYTES,
-      });
+      row(`heap + external per connection, ${agents.toLocaleString('en')} agents`, pick('faultline', index, 'jsPerConnection'), pick('anchor', index, 'jsPerConnection'), '≤ 30 KB (ws: ~23–25 KB)');
     });
+    // RSS deltas carry a few MB of noise (memory returned or kept by the allocator): only the
+    // largest step, and the marginal cost between the first and the last, say something per connection.
+    row(`RSS per connection, ${steps[last]!.toLocaleString('en')} agents`, pick('faultline', last, 'rssPerConnection'), pick('anchor', last, 'rssPerConnection'));
     if (steps.length >= 2) {
-      // The marginal cost between the first and the last step leaves out what the first connections
-      // cost once (heap pages, buffers grown at first use).
       const first = steps[0]!;
-      const last = steps[steps.length - 1]!;
-      const marginal = (run: Step[], key: 'heapPerConnection' | 'rssPerConnection') =>
-        (run[run.length - 1]![key] * last - run[0]![key] * first) / (last - first);
-      for (const key of ['heapPerConnection', 'rssPerConnection'] as const) {
-        const ours = summarize(runs.map((run) => marginal(run.faultline, key)));
-        const theirs = summarize(runs.map((run) => marginal(run.anchor, key)));
-        rows.push({
-          metric: `${key === 'heapPerConnection' ? 'heap' : 'RSS'} per connection, marginal ${first.toLocaleString('en')}→${last.toLocaleString('en')}`,
-          goal: '≤ 30 KB',
-          measured: range(ours),
-          sideBySide: `ws ${range(theirs)}; ${times(ours.median / theirs.median)}`,
-          met: ours.median <= GOAL_BYTES,
-        });
-      }
+      const marginal = (run: Step[], key: Key) => (run[last]![key] * steps[last]! - run[0]![key] * first) / (steps[last]! - first);
+      const label = `${first.toLocaleString('en')}→${steps[last]!.toLocaleString('en')}`;
+      row(`heap + external per connection, marginal ${label}`, runs.map((run) => marginal(run.faultline, 'jsPerConnection')), runs.map((run) => marginal(run.anchor, 'jsPerConnection')));
+      row(`RSS per connection, marginal ${label}`, runs.map((run) => marginal(run.faultline, 'rssPerConnection')), runs.map((run) => marginal(run.anchor, 'rssPerConnection')));
     }
     return {
       name: 'memory',
       title: this.title,
       rows,
       notes: [
-        `After a full GC (4× gc()), with the agents idle ${settleMs / 1000} s; RSS deltas include memory the allocator keeps after GC, so they are noisier than the heap figures.`,
+        `Each figure after a full GC (4× gc()) once RSS holds still (two readings 2 s apart within 256 KB), with the agents idle ${settleMs / 1000} s before; ` +
+          'RSS deltas include what the allocator keeps or has not yet returned, ' +
+          'so they are noisier than the heap figures, most at the first step; the marginal rows (first→last step) leave out one-time growth.',
       ],
       data: { trials, steps, runs },
     };
