@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import Docker from 'dockerode';
+import { DockerApi, dockerEndpointFromHost, type ApiContainerInspect, type ApiContainerSummary } from './docker-api.js';
 import { AgentError, messageOf } from './errors.js';
 
 /** A running container as discovery reports it. */
@@ -64,7 +64,7 @@ export interface ContainerEvent {
 /** Options of {@link DockerHost}. */
 export interface DockerHostOptions {
   /** A ready client; wins over the other options. */
-  docker?: Docker;
+  docker?: DockerApi;
   /** Docker endpoint as in DOCKER_HOST (`unix:///var/run/docker.sock`, `tcp://host:2375`). Default the local socket. */
   dockerHost?: string;
   /** Ids of the agent's own container; default read from /proc/self. */
@@ -79,18 +79,8 @@ const PROTECTED_ROLES = new Set(['controller', 'agent']);
 
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
-/** Builds dockerode options from a DOCKER_HOST-style string. */
-export function dockerOptionsFromHost(dockerHost: string | undefined): Docker.DockerOptions {
-  if (!dockerHost) return { socketPath: '/var/run/docker.sock' };
-  if (dockerHost.startsWith('unix://')) return { socketPath: dockerHost.slice('unix://'.length) };
-  if (dockerHost.startsWith('/')) return { socketPath: dockerHost };
-  const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
-  return {
-    host: url.hostname,
-    port: url.port || (url.protocol === 'https:' ? 2376 : 2375),
-    protocol: url.protocol === 'https:' ? 'https' : url.protocol === 'ssh:' ? 'ssh' : 'http',
-  };
-}
+/** Parses a DOCKER_HOST-style string (`unix:///path` or plain `tcp://host:port`). */
+export { dockerEndpointFromHost } from './docker-api.js';
 
 /**
  * Ids of the container a process runs in, from the text of its /proc/<pid>/cgroup and
@@ -210,11 +200,11 @@ function dockerMessage(error: unknown): string {
 
 /** The Docker engine of this host, as the agent needs it. */
 export class DockerHost {
-  readonly docker: Docker;
+  readonly docker: DockerApi;
   #selfIds: string[] | undefined;
 
   constructor(options: DockerHostOptions = {}) {
-    this.docker = options.docker ?? new Docker(dockerOptionsFromHost(options.dockerHost));
+    this.docker = options.docker ?? new DockerApi(dockerEndpointFromHost(options.dockerHost));
     this.#selfIds = options.selfContainerIds;
   }
 
@@ -229,7 +219,7 @@ export class DockerHost {
 
   /** Running containers (protected ones included; see {@link filterCandidates}). */
   async listContainers(): Promise<ContainerInfo[]> {
-    let list: Docker.ContainerInfo[];
+    let list: ApiContainerSummary[];
     try {
       list = await this.docker.listContainers({ all: false });
     } catch (error) {
@@ -246,9 +236,9 @@ export class DockerHost {
 
   /** One container's state. Throws `not_found` when it does not exist. */
   async inspect(id: string): Promise<ContainerDetails> {
-    let info: Docker.ContainerInspectInfo;
+    let info: ApiContainerInspect;
     try {
-      info = await this.docker.getContainer(id).inspect();
+      info = await this.docker.inspectContainer(id);
     } catch (error) {
       throw dockerError(error, `inspecting container ${id}`);
     }
@@ -288,7 +278,7 @@ export class DockerHost {
   /** Sends `signal` (e.g. SIGKILL) to the container. */
   async kill(id: string, signal: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).kill({ signal });
+      await this.docker.killContainer(id, signal);
     } catch (error) {
       throw dockerError(error, `sending ${signal} to container ${id}`);
     }
@@ -297,7 +287,7 @@ export class DockerHost {
   /** Freezes every process of the container (`docker pause`). */
   async pause(id: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).pause();
+      await this.docker.pauseContainer(id);
     } catch (error) {
       throw dockerError(error, `pausing container ${id}`);
     }
@@ -306,7 +296,7 @@ export class DockerHost {
   /** Thaws a paused container (`docker unpause`). */
   async unpause(id: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).unpause();
+      await this.docker.unpauseContainer(id);
     } catch (error) {
       throw dockerError(error, `unpausing container ${id}`);
     }
@@ -318,7 +308,7 @@ export class DockerHost {
    */
   async stop(id: string, timeoutSeconds: number): Promise<void> {
     try {
-      await this.docker.getContainer(id).stop({ t: timeoutSeconds });
+      await this.docker.stopContainer(id, timeoutSeconds);
     } catch (error) {
       if (statusCode(error) === 304) return;
       throw dockerError(error, `stopping container ${id}`);
@@ -328,7 +318,7 @@ export class DockerHost {
   /** Starts a stopped container (`docker start`). A container that is already running is fine (304). */
   async start(id: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).start();
+      await this.docker.startContainer(id);
     } catch (error) {
       if (statusCode(error) === 304) return;
       throw dockerError(error, `starting container ${id}`);
@@ -338,7 +328,7 @@ export class DockerHost {
   /** Restarts the container (`docker restart -t`): stop with `timeoutSeconds` of grace, then start. */
   async restart(id: string, timeoutSeconds: number): Promise<void> {
     try {
-      await this.docker.getContainer(id).restart({ t: timeoutSeconds });
+      await this.docker.restartContainer(id, timeoutSeconds);
     } catch (error) {
       throw dockerError(error, `restarting container ${id}`);
     }
@@ -385,20 +375,27 @@ export class DockerHost {
   async *events(options: { actions?: string[]; signal?: AbortSignal; onSubscribed?: () => void } = {}): AsyncGenerator<ContainerEvent> {
     const { signal } = options;
     if (signal?.aborted) return;
-    const filters: { type: string[]; event?: string[] } = { type: ['container'] };
+    const filters: Record<string, string[]> = { type: ['container'] };
     if (options.actions) filters.event = options.actions;
     let stream: Readable;
     try {
-      stream = (await this.docker.getEvents({ filters: JSON.stringify(filters) })) as unknown as Readable;
+      stream = await this.docker.events(filters, signal);
     } catch (error) {
+      if (signal?.aborted) return;
       throw dockerError(error, 'subscribing to Docker events');
     }
     // From here on the engine delivers every event: a caller can now look for what it missed before.
     options.onSubscribed?.();
-    const onAbort = () => stream.destroy();
+    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    // A destroyed (aborted) response never emits 'end', which is what ends readline: close it here.
+    const onAbort = () => {
+      lines.close();
+      stream.destroy();
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     stream.on('error', () => undefined);
-    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    stream.on('close', () => lines.close());
+    if (signal?.aborted || stream.destroyed) lines.close();
     try {
       for await (const line of lines) {
         if (!line.trim()) continue;

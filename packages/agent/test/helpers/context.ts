@@ -17,7 +17,8 @@ export function makeContext(options: { latencyProxyScript: string; latencyMechan
   const stateDir = mkdtempSync(join(tmpdir(), 'faultline-agent-state-'));
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const ctx: FaultContext = {
-    docker: new DockerHost({ docker }),
+    // The agent's own client (not the tests' dockerode) so these tests exercise it.
+    docker: new DockerHost(),
     ledger: new Ledger(stateDir),
     log: pino({ level: process.env.FAULTLINE_TEST_LOG ?? 'silent' }),
     capabilities: { latencyMechanisms: options.latencyMechanisms ?? ['proxy'] },
