@@ -30,28 +30,27 @@ export type ExperimentOrigin = 'file' | 'api';
 export type ManifestFormat = 'yaml' | 'json';
 
 /** An experiment to store. */
-export interface ExperimentInput {
+export interface ManifestInput<M> {
   name: string;
   /** The text as written by the user, kept so it can be served back unchanged. */
   source: string;
   format: ManifestFormat;
   origin: ExperimentOrigin;
   /** The validated manifest, defaults applied. */
-  manifest: Experiment;
+  manifest: M;
 }
 
-/** A stored experiment. */
-export interface StoredExperiment {
-  name: string;
-  source: string;
-  format: ManifestFormat;
-  origin: ExperimentOrigin;
-  manifest: Experiment;
+/** A stored manifest (experiment or game day). */
+export interface StoredManifest<M> extends ManifestInput<M> {
   /** Epoch ms of the last put. */
   updatedAt: number;
 }
 
-/** Filters of {@link Store.listRuns}. */
+/** An experiment to store. */
+export type ExperimentInput = ManifestInput<Experiment>;
+/** A stored experiment. */
+export type StoredExperiment = StoredManifest<Experiment>;
+
 export interface RunListQuery {
   experiment?: string;
   status?: RunStatus;
@@ -135,7 +134,11 @@ const MIGRATIONS: readonly string[] = [
   `,
 ];
 
-interface ExperimentRow {
+type ManifestKind = 'experiment' | 'gameday';
+
+const MANIFEST_TABLES: Record<ManifestKind, string> = { experiment: 'experiments', gameday: 'gamedays' };
+
+interface ManifestRow {
   name: string;
   source: string;
   format: ManifestFormat;
@@ -221,8 +224,33 @@ export class Store {
 
   /** Creates or replaces an experiment. */
   putExperiment(input: ExperimentInput): StoredExperiment {
+    return this.#putManifest('experiment', input);
+  }
+
+  /** One experiment, or undefined. */
+  getExperiment(name: string): StoredExperiment | undefined {
+    return this.#getManifest<Experiment>('experiment', name);
+  }
+
+  /** Every experiment, by name. */
+  listExperiments(): StoredExperiment[] {
+    return this.#listManifests<Experiment>('experiment');
+  }
+
+  /** Removes an experiment; false when there was none. Its runs stay. */
+  deleteExperiment(name: string): boolean {
+    return this.#deleteManifest('experiment', name);
+  }
+
+  // Experiments and game days live in two tables of the same shape.
+  #putManifest<M>(kind: ManifestKind, input: ManifestInput<M>): StoredManifest<M> {
     const updatedAt = Date.now();
-    this.#stmt.putExperiment.run({
+    this.#prep(
+      `INSERT INTO ${MANIFEST_TABLES[kind]} (name, source, format, origin, manifest, updated_at)
+       VALUES (@name, @source, @format, @origin, @manifest, @updated_at)
+       ON CONFLICT (name) DO UPDATE SET source = excluded.source, format = excluded.format,
+         origin = excluded.origin, manifest = excluded.manifest, updated_at = excluded.updated_at`,
+    ).run({
       name: input.name,
       source: input.source,
       format: input.format,
@@ -230,25 +258,24 @@ export class Store {
       manifest: JSON.stringify(input.manifest),
       updated_at: updatedAt,
     });
-    this.#changed('experiment', input.name);
+    this.#changed(kind, input.name);
     return { ...input, updatedAt };
   }
 
-  /** One experiment, or undefined. */
-  getExperiment(name: string): StoredExperiment | undefined {
-    const row = this.#stmt.getExperiment.get(name) as ExperimentRow | undefined;
-    return row ? experimentFromRow(row) : undefined;
+  #getManifest<M>(kind: ManifestKind, name: string): StoredManifest<M> | undefined {
+    const row = this.#prep(`SELECT * FROM ${MANIFEST_TABLES[kind]} WHERE name = ?`).get(name) as ManifestRow | undefined;
+    return row ? manifestFromRow<M>(row) : undefined;
   }
 
-  /** Every experiment, by name. */
-  listExperiments(): StoredExperiment[] {
-    return (this.#stmt.listExperiments.all() as ExperimentRow[]).map(experimentFromRow);
+  #listManifests<M>(kind: ManifestKind): StoredManifest<M>[] {
+    return (this.#prep(`SELECT * FROM ${MANIFEST_TABLES[kind]} ORDER BY name`).all() as ManifestRow[]).map((row) =>
+      manifestFromRow<M>(row),
+    );
   }
 
-  /** Removes an experiment; false when there was none. Its runs stay. */
-  deleteExperiment(name: string): boolean {
-    const removed = this.#stmt.deleteExperiment.run(name).changes > 0;
-    if (removed) this.#changed('experiment', name);
+  #deleteManifest(kind: ManifestKind, name: string): boolean {
+    const removed = this.#prep(`DELETE FROM ${MANIFEST_TABLES[kind]} WHERE name = ?`).run(name).changes > 0;
+    if (removed) this.#changed(kind, name);
     return removed;
   }
 
@@ -334,7 +361,7 @@ export class Store {
     return statement;
   }
 
-  #manifestListeners = new Set<(kind: 'experiment' | 'gameday', name: string) => void>();
+  #manifestListeners = new Set<(kind: ManifestKind, name: string) => void>();
 
   /** Runs `fn` in one transaction (one commit for many writes). */
   transaction<T>(fn: () => T): T {
@@ -353,37 +380,22 @@ export class Store {
 
   /** Creates or replaces a game day. */
   putGameDay(input: GameDayInput): StoredGameDay {
-    const updatedAt = Date.now();
-    this.#prep(
-        `INSERT INTO gamedays (name, source, format, origin, manifest, updated_at)
-         VALUES (@name, @source, @format, @origin, @manifest, @updated_at)
-         ON CONFLICT (name) DO UPDATE SET source = excluded.source, format = excluded.format,
-           origin = excluded.origin, manifest = excluded.manifest, updated_at = excluded.updated_at`,
-      )
-      .run({ ...input, manifest: JSON.stringify(input.manifest), updated_at: updatedAt });
-    this.#changed('gameday', input.name);
-    return { ...input, updatedAt };
+    return this.#putManifest('gameday', input);
   }
 
   /** One game day, or undefined. */
   getGameDay(name: string): StoredGameDay | undefined {
-    const row = this.#prep('SELECT * FROM gamedays WHERE name = ?').get(name) as ExperimentRow | undefined;
-    return row ? { ...experimentFromRow(row), manifest: JSON.parse(row.manifest) as GameDay } : undefined;
+    return this.#getManifest<GameDay>('gameday', name);
   }
 
   /** Every game day, by name. */
   listGameDays(): StoredGameDay[] {
-    return (this.#prep('SELECT * FROM gamedays ORDER BY name').all() as ExperimentRow[]).map((row) => ({
-      ...experimentFromRow(row),
-      manifest: JSON.parse(row.manifest) as GameDay,
-    }));
+    return this.#listManifests<GameDay>('gameday');
   }
 
   /** Removes a game day; false when there was none. Its runs stay. */
   deleteGameDay(name: string): boolean {
-    const removed = this.#prep('DELETE FROM gamedays WHERE name = ?').run(name).changes > 0;
-    if (removed) this.#changed('gameday', name);
-    return removed;
+    return this.#deleteManifest('gameday', name);
   }
 
   /** Writes a game-day run, inserting it if it is new. */
@@ -506,18 +518,10 @@ export class Store {
 export const FIRE_RECORDS_KEPT = 1000;
 
 /** A game day to store. */
-export interface GameDayInput {
-  name: string;
-  source: string;
-  format: ManifestFormat;
-  origin: ExperimentOrigin;
-  manifest: GameDay;
-}
+export type GameDayInput = ManifestInput<GameDay>;
 
 /** A stored game day. */
-export interface StoredGameDay extends GameDayInput {
-  updatedAt: number;
-}
+export type StoredGameDay = StoredManifest<GameDay>;
 
 /** What the scheduler keeps about one schedule between restarts. Times are epoch ms. */
 export interface ScheduleState {
@@ -565,15 +569,6 @@ function scheduleStateFromRow(row: ScheduleStateRow): ScheduleState {
 
 function prepareStatements(db: Database.Database) {
   return {
-    putExperiment: db.prepare(
-      `INSERT INTO experiments (name, source, format, origin, manifest, updated_at)
-       VALUES (@name, @source, @format, @origin, @manifest, @updated_at)
-       ON CONFLICT (name) DO UPDATE SET source = excluded.source, format = excluded.format,
-         origin = excluded.origin, manifest = excluded.manifest, updated_at = excluded.updated_at`,
-    ),
-    getExperiment: db.prepare('SELECT * FROM experiments WHERE name = ?'),
-    listExperiments: db.prepare('SELECT * FROM experiments ORDER BY name'),
-    deleteExperiment: db.prepare('DELETE FROM experiments WHERE name = ?'),
     insertRun: db.prepare(
       `INSERT INTO runs (${SUMMARY_COLUMNS}, journal)
        VALUES (@id, @experiment, @status, @reason, @dry_run, @trigger, @created_at, @started_at, @ended_at, @journal)`,
@@ -645,13 +640,13 @@ function summaryFromRow(row: RunSummaryRow): RunSummary {
   };
 }
 
-function experimentFromRow(row: ExperimentRow): StoredExperiment {
+function manifestFromRow<M>(row: ManifestRow): StoredManifest<M> {
   return {
     name: row.name,
     source: row.source,
     format: row.format,
     origin: row.origin,
-    manifest: JSON.parse(row.manifest) as Experiment,
+    manifest: JSON.parse(row.manifest) as M,
     updatedAt: row.updated_at,
   };
 }
