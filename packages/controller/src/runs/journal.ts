@@ -7,8 +7,17 @@ export interface JournalEvents {
   end: [summary: RunSummary];
 }
 
-/** Holds a run's journal, persists each change and tells listeners (the SSE stream) as it grows. */
+/** How long probe results may wait before the journal is written (they arrive every interval per probe). */
+export const PROBE_SAVE_DELAY_MS = 500;
+
+/**
+ * Holds a run's journal, persists each change and tells listeners (the SSE stream) as it grows.
+ * Every entry is persisted at once, except probe results: the whole journal is rewritten on each save,
+ * so during-probes batch theirs (at most {@link PROBE_SAVE_DELAY_MS} late; a crash loses at most that).
+ */
 export class JournalWriter extends EventEmitter<JournalEvents> {
+  private pendingSave: NodeJS.Timeout | undefined;
+
   constructor(
     readonly journal: RunJournal,
     private readonly persist: (journal: RunJournal) => void,
@@ -20,7 +29,8 @@ export class JournalWriter extends EventEmitter<JournalEvents> {
   event(kind: TimelineEvent['kind'], message: string, data?: Record<string, unknown>): void {
     const entry: TimelineEvent = data === undefined ? { at: Date.now(), kind, message } : { at: Date.now(), kind, message, data };
     this.journal.timeline.push(entry);
-    this.save();
+    if (kind === 'probe') this.saveSoon();
+    else this.save();
     this.emit('timeline', { ...entry, seq: this.journal.timeline.length - 1 });
   }
 
@@ -34,8 +44,15 @@ export class JournalWriter extends EventEmitter<JournalEvents> {
     if (final) this.emit('end', summarize(this.journal));
   }
 
+  /** Persists the journal now. */
   save(): void {
+    clearTimeout(this.pendingSave);
+    this.pendingSave = undefined;
     this.persist(this.journal);
+  }
+
+  private saveSoon(): void {
+    this.pendingSave ??= setTimeout(() => this.save(), PROBE_SAVE_DELAY_MS);
   }
 }
 

@@ -422,7 +422,6 @@ export class Run {
         state: 'failed',
       });
     });
-    this.writer.save();
     if (failed.length > 0) {
       this.abort('failed', `fault ${type} could not be applied on ${failed.length} of ${records.length} target(s): ${failed.join('; ')}`);
       return undefined;
@@ -461,7 +460,6 @@ export class Run {
         }
       }),
     );
-    this.writer.save();
     return failures;
   }
 
