@@ -10,8 +10,7 @@ import {
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   decodeAgentMessage,
-  isDuration,
-  parseDuration,
+  injectGraceMs,
   encodeMessage,
   errorMessage,
   type AgentMessage,
@@ -269,9 +268,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
   async inject(agent: string, order: Omit<InjectMessage, 'type' | 'id'>): Promise<Extract<AgentMessage, { type: 'injected' }>> {
     return this.timed({ action: 'inject', agent, faultId: order.faultId, fault: order.fault }, async () => {
-      // Faults with a grace period (container-stop/restart `timeout`) may take that long on top.
-      const grace = typeof order.params.timeout === 'string' && isDuration(order.params.timeout) ? parseDuration(order.params.timeout) : 0;
-      const reply = await this.require(agent).request({ type: 'inject', ...order }, this.timeout() + grace);
+      const reply = await this.require(agent).request({ type: 'inject', ...order }, this.timeout() + injectGraceMs(order.fault, order.params));
       if (reply.type === 'injected') return reply;
       throw replyError(agent, reply);
     });

@@ -97,6 +97,15 @@ export const FaultTypeSchema = z.enum(FAULT_TYPES);
 /** The validated parameters of fault type `T`. */
 export type FaultParams<T extends FaultType> = z.output<(typeof FAULT_CATALOGUE)[T]['params']>;
 
+/**
+ * How much longer than usual an agent may take to answer an inject of this fault: container-stop and
+ * container-restart answer once Docker is done, which takes up to their `timeout` grace period.
+ */
+export function injectGraceMs(type: FaultType, params: Record<string, unknown>): number {
+  if (type !== 'container-stop' && type !== 'container-restart') return 0;
+  return typeof params.timeout === 'string' && isDuration(params.timeout) ? parseDuration(params.timeout) : 0;
+}
+
 /** True when a fault of this type holds for a duration and is reverted. */
 export function isSustained(type: FaultType): boolean {
   return FAULT_CATALOGUE[type].kind === 'sustained';
