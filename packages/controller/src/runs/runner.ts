@@ -65,7 +65,7 @@ export class Run {
 
   /** Stops the run; its faults are reverted. The first reason given wins. */
   abort(status: FinalStatus, reason: string): void {
-    if (this.outcome) return;
+    if (this.outcome || this.writer.journal.endedAt !== null) return;
     this.outcome = { status, reason };
     this.writer.event('info', `stopping: ${reason}`);
     this.stop.abort();
@@ -352,7 +352,9 @@ export class Run {
       if ('background' in step && step.background) {
         const timer = setTimeout(() => {
           this.backgroundTimers.delete(timer);
-          void this.revertFaults(applied, 'deadline');
+          void this.revertFaults(applied, 'deadline').then((failures) => {
+            if (failures.length > 0) this.abort('failed', `could not revert: ${failures.join('; ')}`);
+          });
         }, durationMs);
         this.backgroundTimers.add(timer);
         continue;
@@ -417,10 +419,15 @@ export class Run {
       const record = records[i]!;
       record.error = errorMessage(result.reason);
       failed.push(`${record.agent}/${record.containerName}: ${record.error}`);
-      this.writer.event('error', `fault ${type} failed on ${record.agent}/${record.containerName}: ${record.error}`, {
-        faultId: record.faultId,
-        state: 'failed',
-      });
+      // No answer in time: the agent may still apply it. Keep it for the end-of-run revert, which
+      // waits for an inject in flight and succeeds for a fault the agent never applied.
+      const unknown = durationMs !== null && result.reason instanceof FaultlineError && result.reason.code === ErrorCode.Timeout;
+      if (unknown) this.active.set(record.faultId, record);
+      this.writer.event(
+        'error',
+        `fault ${type} failed on ${record.agent}/${record.containerName}: ${record.error}${unknown ? ' (outcome unknown: it is reverted to be sure)' : ''}`,
+        { faultId: record.faultId, state: 'failed' },
+      );
     });
     if (failed.length > 0) {
       this.abort('failed', `fault ${type} could not be applied on ${failed.length} of ${records.length} target(s): ${failed.join('; ')}`);
@@ -443,7 +450,6 @@ export class Run {
           if (record.revertedAt !== null) return;
           record.revertedAt = reply.revertedAt;
           record.revertCause = reply.cause;
-          this.active.delete(faultId);
           this.writer.event('fault', `fault ${record.type} reverted on ${record.agent}/${record.containerName} (${why})`, {
             faultId,
             state: 'reverted',
