@@ -129,7 +129,11 @@ export class RunManager {
       timeline: [],
     };
     this.options.store.insertRun(journal);
-    const writer = new JournalWriter(journal, (j) => this.options.store.saveRun(j));
+    const writer = new JournalWriter(journal, (j) => {
+      // A run still reverting when shutdown's deadline passed outlives the store: its revert must go on.
+      if (!this.options.store.isOpen) return;
+      this.options.store.saveRun(j);
+    });
     this.options.onJournal?.(writer);
     const run = new Run(writer, {
       hub: this.options.hub,
@@ -139,10 +143,10 @@ export class RunManager {
     });
     this.active.set(journal.id, run);
     this.log.info({ runId: journal.id, experiment: journal.experiment, dryRun: options.dryRun }, 'run started');
-    void run.done.finally(() => {
-      this.active.delete(journal.id);
-      this.log.info({ runId: journal.id, status: journal.status, reason: journal.reason }, 'run ended');
-    });
+    run.done.then(
+      () => this.log.info({ runId: journal.id, status: journal.status, reason: journal.reason }, 'run ended'),
+      (error: unknown) => this.log.error({ runId: journal.id, err: error }, 'run engine error'),
+    ).finally(() => this.active.delete(journal.id));
     return journal;
   }
 
@@ -176,14 +180,11 @@ export class RunManager {
     this.accepting = false;
     const runs = [...this.active.values()];
     for (const run of runs) run.abort('aborted', reason);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(runs.map((run) => run.done)),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, deadlineMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await Promise.race([Promise.allSettled(runs.map((run) => run.done)), delay(deadlineMs)]);
+    const late = runs.filter((run) => this.active.has(run.id)).map((run) => run.id);
+    if (late.length > 0) {
+      this.log.error({ runs: late }, 'runs still reverting at the shutdown deadline; their agents revert by lease');
+    }
   }
 }
 
