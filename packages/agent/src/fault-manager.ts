@@ -421,20 +421,22 @@ export class FaultManager {
     if (!record.outcome) {
       record.abort.abort(new FaultlineError(ErrorCode.Aborted, `fault ${faultId} reverted (${cause}) while being injected`));
     }
+    let applied = true;
     try {
       await record.injection;
     } catch {
-      // Never applied: the driver undid what it had done.
-      if (this.#records.get(faultId) === record) this.#records.delete(faultId);
-      log.info('fault reverted before it was applied');
-      return { faultId, revertedAt: this.#now(), wasActive: false };
+      // Never applied: the driver undid what it had done (the ledger check below makes sure).
+      applied = false;
     }
-    // A re-injection after a target restart stops (the driver undoes it) or finishes first, so the
-    // revert below removes whatever is in place now.
-    record.reapplyAbort?.abort(new FaultlineError(ErrorCode.Aborted, `fault ${faultId} reverted (${cause}) while being applied again`));
-    await record.following;
+    if (applied) {
+      // A re-injection after a target restart stops (the driver undoes it) or finishes first, so the
+      // revert below removes whatever is in place now.
+      record.reapplyAbort?.abort(new FaultlineError(ErrorCode.Aborted, `fault ${faultId} reverted (${cause}) while being applied again`));
+      await record.following;
+    }
     try {
-      await record.revertFn?.();
+      if (applied) await record.revertFn?.();
+      await this.#revertLeftover(record, log);
     } catch (error) {
       record.reverting = undefined;
       log.error({ err: error, failures: record.revertFailures + 1 }, 'fault revert failed; the fault may still be in place: retrying later');
@@ -444,11 +446,27 @@ export class FaultManager {
     }
     const revertedAt = this.#now();
     if (this.#records.get(faultId) === record) this.#records.delete(faultId);
+    if (!applied) {
+      log.info('fault reverted before it was applied');
+      return { faultId, revertedAt, wasActive: false };
+    }
     if (record.outcome) this.#remember(record.outcome);
     this.#syncWatcher();
     log.info('fault reverted');
     if (AUTONOMOUS_CAUSES.has(cause)) this.#notify({ faultId, runId, cause, revertedAt });
     return { faultId, revertedAt, wasActive: true };
+  }
+
+  /**
+   * The ledger is the truth about what is in place: an entry that outlived a revert (a re-apply after a
+   * target restart or an aborted injection that could not undo itself) is reverted from the ledger.
+   */
+  async #revertLeftover(record: FaultRecord, log: Logger): Promise<void> {
+    const entry = await this.#ctx.ledger.get(record.request.faultId);
+    if (!entry) return;
+    log.warn('the ledger still holds the fault after its revert: reverting it from the ledger');
+    await record.driver.recover(this.#ctx, entry);
+    await this.#ctx.ledger.remove(record.request.faultId);
   }
 
   /** Reverts every fault (in flight or in place); one failure does not stop the others. */

@@ -118,11 +118,16 @@ export interface FakeDriverBehaviour {
   failInject?: boolean;
   /** The first n revert attempts fail. */
   failReverts?: number;
+  /** An aborted injection cannot undo itself: its ledger entry stays. */
+  leaveLedgerOnAbort?: boolean;
+  /** The first n recover attempts fail. */
+  failRecovers?: number;
 }
 
 /** A driver that records its fault in the ledger like the real ones, and changes {@link FakeHost}. */
 export function fakeDriver(host: FakeHost, type: string, kind: 'sustained' | 'instant', behaviour: FakeDriverBehaviour = {}): FaultDriver {
   let failReverts = behaviour.failReverts ?? 0;
+  let failRecovers = behaviour.failRecovers ?? 0;
   return {
     type,
     kind,
@@ -149,7 +154,7 @@ export function fakeDriver(host: FakeHost, type: string, kind: 'sustained' | 'in
         });
       }
       if (signal.aborted || behaviour.failInject) {
-        await ctx.ledger.remove(order.faultId);
+        if (!(signal.aborted && behaviour.leaveLedgerOnAbort)) await ctx.ledger.remove(order.faultId);
         if (signal.aborted) {
           host.aborted.push(order.faultId);
           throw new AgentError('aborted', `${type} aborted`);
@@ -180,6 +185,10 @@ export function fakeDriver(host: FakeHost, type: string, kind: 'sustained' | 'in
       };
     },
     async recover(ctx, entry) {
+      if (failRecovers > 0) {
+        failRecovers -= 1;
+        throw new AgentError('revert_failed', `${type} recover failed (fake)`);
+      }
       host.recovered.push(entry.faultId);
       host.applied.delete(entry.faultId);
       await ctx.ledger.remove(entry.faultId);

@@ -101,6 +101,19 @@ describe('FaultManager', () => {
     expect(await ledger.list()).toEqual([]);
   });
 
+  it('a revert does not report success while the ledger still holds the fault: it reverts from the ledger', async () => {
+    // The aborted injection cannot undo itself and the clean-up after it fails once: only the revert's
+    // own ledger check removes what is left.
+    const { manager, host, ledger } = setUp({ injectDelayMs: 2000, leaveLedgerOnAbort: true, failRecovers: 1 });
+    const injecting = manager.inject(latency('stuck'));
+    await waitFor(() => host.injects.length === 1);
+    const reverted = await manager.revert('stuck', 'requested');
+    await expect(injecting).rejects.toMatchObject({ code: 'aborted' });
+    expect(reverted.wasActive).toBe(false);
+    expect(host.recovered).toEqual(['stuck']);
+    expect(await ledger.list()).toEqual([]);
+  });
+
   it('reverts a sustained fault at its deadline on its own and reports the cause', async () => {
     const { manager, host, notices } = setUp();
     const outcome = await manager.inject(latency('d1', 150));
