@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { containerPauseDriver } from '../src/faults/container-pause.js';
+import { AgentError } from '../src/host/errors.js';
 import type { FaultOrder } from '../src/faults/types.js';
 import { httpGet, type TestContainer } from './helpers/docker.js';
 import { useDockerFaultSuite } from './helpers/fault-suite.js';
@@ -53,6 +54,24 @@ describe('container-pause (real Docker)', { timeout: 60_000 }, () => {
     await containerPauseDriver.recover(env.ctx, entry!);
     expect(await state(c)).toMatchObject({ Status: 'running', Paused: false });
     expect((await httpGet(c.hostPort)).status).toBe(200);
+  });
+
+  it('someone pausing it between our check and our pause: their pause stays, no ledger entry', async () => {
+    const c = await container();
+    const o = order(c);
+    // Docker answers 409 when the container got paused just before our call; play that race for real.
+    const racing = vi.spyOn(env.ctx.docker, 'pause').mockImplementation(async (id: string) => {
+      await env.docker.getContainer(id).pause();
+      throw new AgentError('conflict', `pausing container ${id}: Container ${id} is already paused`);
+    });
+    try {
+      await expect(containerPauseDriver.inject(env.ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'conflict' });
+    } finally {
+      racing.mockRestore();
+    }
+    expect(await state(c)).toMatchObject({ Paused: true });
+    expect(await env.ctx.ledger.get(o.faultId)).toBeUndefined();
+    await env.docker.getContainer(c.id).unpause();
   });
 
   it('a container removed while paused: the revert succeeds and says so', async () => {

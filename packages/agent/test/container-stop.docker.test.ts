@@ -59,6 +59,18 @@ describe('container-stop (real Docker)', { timeout: 60_000 }, () => {
     expect(await env.ctx.ledger.get(o.faultId)).toBeUndefined();
   });
 
+  it('does not start a container that someone started and stopped again since the fault', async () => {
+    const c = await container();
+    const o = order(c);
+    const { revert } = await containerStopDriver.inject(env.ctx, o, new AbortController().signal);
+    await env.docker.getContainer(c.id).start();
+    await env.docker.getContainer(c.id).stop({ t: 1 });
+    const finishedAt = (await inspect(c)).State.FinishedAt;
+    await revert();
+    expect((await inspect(c)).State).toMatchObject({ Running: false, FinishedAt: finishedAt });
+    expect(await env.ctx.ledger.get(o.faultId)).toBeUndefined();
+  });
+
   it('a revert that comes during the stop starts the container again and leaves no ledger entry', async () => {
     const c = await container();
     const o = order(c);

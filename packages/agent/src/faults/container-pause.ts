@@ -51,8 +51,13 @@ export const containerPauseDriver: FaultDriver = {
     }
     throwIfAborted(signal, `container-pause of ${target.name}`);
     const entry = await recordContainerFault(ctx, order, target, 'docker-pause', params);
+    // 409 from docker pause: someone paused it between our inspect and our pause; that pause is not ours to undo.
+    let pausedBySomeoneElse = false;
     try {
-      await ctx.docker.pause(target.id);
+      await ctx.docker.pause(target.id).catch((error: unknown) => {
+        pausedBySomeoneElse = error instanceof AgentError && error.code === 'conflict';
+        throw error;
+      });
       const paused = await ctx.docker.inspect(target.id);
       if (!paused.paused) throw new AgentError('fault_failed', `container ${target.name} is not paused after docker pause (status ${paused.status})`);
       const active = await ctx.ledger.update(order.faultId, { state: 'active' });
@@ -63,7 +68,8 @@ export const containerPauseDriver: FaultDriver = {
         details: { containerId: target.id, containerName: target.name, pid: target.pid },
       };
     } catch (error) {
-      await undoContainerFault(ctx, entry, revertPause, error);
+      if (pausedBySomeoneElse) await ctx.ledger.remove(order.faultId);
+      else await undoContainerFault(ctx, entry, revertPause, error);
       throw error;
     }
   },

@@ -6,7 +6,7 @@ import type { FaultContext, FaultDriver } from './types.js';
 
 /**
  * Starts the container of `entry` again unless it already runs, then checks with Docker that it
- * runs. Idempotent: a running container (started by someone else, or by its restart policy) needs
+ * runs; a container someone started and stopped again since the fault is left alone. Idempotent: a running container (started by someone else, or by its restart policy) needs
  * nothing; a removed one cannot be started and is reported in the log. Removes the ledger entry
  * once done.
  */
@@ -15,6 +15,13 @@ async function revertStop(ctx: FaultContext, entry: LedgerEntry): Promise<void> 
   const before = await ctx.docker.tryInspect(entry.containerId);
   if (!before) {
     log.warn('the stopped container was removed meanwhile: nothing to start again');
+    await ctx.ledger.remove(entry.faultId);
+    return;
+  }
+  // A container started since the fault stopped it (by someone, or its restart policy) and stopped again
+  // is not Faultline's stop: leave it as it is.
+  if (!before.running && entry.containerStartedAt !== undefined && before.startedAt !== entry.containerStartedAt) {
+    log.warn({ startedAt: before.startedAt }, 'the container was started and stopped again by someone else since the fault: not starting it');
     await ctx.ledger.remove(entry.faultId);
     return;
   }
