@@ -94,7 +94,7 @@ describe('netem on a kernel that has it (qemu)', () => {
       { name: 'root-foreign-after', argv: showRoot },
       { name: 'foreign-del', argv: inTarget(['tc', 'qdisc', 'del', 'dev', NETEM_DEVICE, 'root']) },
       // network-bandwidth: applyTbf (root check, tbf argv, root check), a transfer out of the target,
-      // removeTbf = removeOwnedQdisc (root check, the same delete argv, root check).
+      // The bandwidth revert is removeOwnedQdisc too (root check, the same delete argv, root check).
       { name: 'serve', argv: serveFromTarget(BLOB_BYTES) },
       { name: 'fetch-before-tbf', argv: timed(fetchFromClient()) },
       { name: 'root-before-tbf', argv: showRoot },

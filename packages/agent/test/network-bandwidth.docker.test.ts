@@ -84,6 +84,16 @@ describe('network-bandwidth (real Docker)', { timeout: 120_000 }, () => {
     expect(await rootOf(c)).toMatchObject({ kind: 'htb', handle: '1:' });
   });
 
+  it('a foreign root qdisc that happens to carry our derived handle is refused and left alone', async () => {
+    const c = await container();
+    const o = order(c, '1mbit');
+    // Handles are derived from fault ids (16 bits): play the clash by hand.
+    await nsRunChecked(await suite.pidOf(c), 'tc', ['qdisc', 'add', 'dev', 'eth0', 'root', 'handle', qdiscHandleForFault(o.faultId), 'htb']);
+    await expect(networkBandwidthDriver.inject(suite.ctx, o, new AbortController().signal)).rejects.toMatchObject({ code: 'conflict' });
+    expect(await suite.ctx.ledger.get(o.faultId)).toBeUndefined();
+    expect(await rootOf(c)).toMatchObject({ kind: 'htb', handle: qdiscHandleForFault(o.faultId) });
+  });
+
   it('a second bandwidth fault on the same container is refused; the first stays and reverts', async () => {
     const c = await container();
     const first = order(c, '2mbit');

@@ -1,6 +1,7 @@
 import { AgentError, messageOf } from '../host/errors.js';
 import type { ContainerDetails } from '../host/docker.js';
-import { netnsOf } from '../host/netns.js';
+import { assertContainerNetns } from '../host/netns.js';
+import { nothingAdded } from '../host/tc.js';
 import type { LedgerEntry, LedgerRecord } from '../ledger.js';
 import type { FaultContext, FaultOrder, FaultTarget, Revert } from './types.js';
 
@@ -34,10 +35,9 @@ export async function inspectNetworkTarget(ctx: FaultContext, target: FaultTarge
   if (!(await ctx.docker.pidBelongsTo(details.pid, details.id))) {
     throw new AgentError('internal', `pid ${details.pid} of container ${details.name} is not visible to the agent: run the agent in the host's pid namespace`);
   }
-  const [theirs, ours] = await Promise.all([netnsOf(details.pid), netnsOf('self')]);
-  if (theirs === null || theirs === ours) {
-    throw new AgentError('unsupported', `container ${details.name} shares the agent's network namespace: refusing to change it`);
-  }
+  await assertContainerNetns(details.pid).catch((error: unknown) => {
+    throw new AgentError('unsupported', `container ${details.name}: ${messageOf(error)}`, { cause: error });
+  });
   return details;
 }
 
@@ -51,9 +51,7 @@ export async function cleanupPid(ctx: FaultContext, entry: LedgerEntry): Promise
   const details = await ctx.docker.tryInspect(entry.containerId);
   if (!details || !details.running || details.pid <= 1) return null;
   if (!(await ctx.docker.pidBelongsTo(details.pid, details.id))) return null;
-  const [theirs, ours] = await Promise.all([netnsOf(details.pid), netnsOf('self')]);
-  if (theirs === null || theirs === ours) return null;
-  return details.pid;
+  return (await assertContainerNetns(details.pid).then(() => true, () => false)) ? details.pid : null;
 }
 
 /**
@@ -87,7 +85,10 @@ export function recordFault(
  */
 export async function undoPartlyApplied(ctx: FaultContext, entry: LedgerEntry, undo: () => Promise<void>, cause: unknown): Promise<void> {
   try {
-    await undo();
+    // A refusal before anything was added: whatever is there (e.g. a root qdisc whose derived handle
+    // happens to equal ours) belongs to someone else.
+    if (nothingAdded(cause)) await ctx.ledger.remove(entry.faultId);
+    else await undo();
   } catch (undoError) {
     ctx.log.error(
       { fault: entry.faultId, container: entry.containerName, err: undoError, cause: messageOf(cause) },

@@ -1,4 +1,5 @@
-import { applyTbf, burstBytes, parseRate, removeTbf, TBF_LATENCY_MS } from '../host/bandwidth.js';
+import { removeOwnedQdisc } from '../host/tc.js';
+import { applyTbf, burstBytes, parseRate, TBF_LATENCY_MS } from '../host/bandwidth.js';
 import { AgentError } from '../host/errors.js';
 import { qdiscHandleForFault } from '../host/tc.js';
 import type { LedgerEntry } from '../ledger.js';
@@ -29,7 +30,7 @@ async function revertEntry(ctx: FaultContext, entry: LedgerEntry): Promise<void>
   const errors = new ErrorList();
   // Restarted container: a new namespace whose root is not ours, so nothing is deleted; removed: null.
   const pid = await cleanupPid(ctx, entry);
-  if (pid !== null && dev && qdiscHandle) await errors.step(() => removeTbf(pid, dev, qdiscHandle));
+  if (pid !== null && dev && qdiscHandle) await errors.step(() => removeOwnedQdisc(pid, dev, qdiscHandle));
   errors.throwIfAny(`reverting network-bandwidth ${entry.faultId} on ${entry.containerName}`);
   await ctx.ledger.remove(entry.faultId);
   ctx.log.child({ fault: entry.faultId, container: entry.containerName }).info({ dev, qdiscHandle, pid }, 'network-bandwidth reverted');
@@ -55,18 +56,12 @@ export const networkBandwidthDriver: FaultDriver = {
       mechanism: 'tbf',
       artifacts: { dev: BANDWIDTH_DEVICE, qdiscHandle: handle },
     });
-    // Whether our qdisc may be there: not before tc runs, nor when applyTbf refused (conflict) before
-    // adding anything; then a root with our handle (a one in 65534 clash of derived handles) belongs
-    // to another fault and is left alone.
-    let mayHaveAdded = false;
     try {
       throwIfAborted(signal, what);
       try {
-        mayHaveAdded = true;
         await applyTbf(target.pid, BANDWIDTH_DEVICE, handle, params.rate);
       } catch (error) {
         if (error instanceof AgentError && error.code === 'conflict') {
-          mayHaveAdded = false;
           throw new AgentError('conflict', `container ${target.name}: ${error.message}`, { details: error.details, cause: error });
         }
         throw error;
@@ -89,15 +84,7 @@ export const networkBandwidthDriver: FaultDriver = {
         },
       };
     } catch (error) {
-      await undoPartlyApplied(
-        ctx,
-        entry,
-        async () => {
-          if (mayHaveAdded) await revertEntry(ctx, entry);
-          else await ctx.ledger.remove(order.faultId);
-        },
-        error,
-      );
+      await undoPartlyApplied(ctx, entry, () => revertEntry(ctx, entry), error);
       throw error;
     }
   },

@@ -1,7 +1,5 @@
 import { AgentError } from './errors.js';
-import { nsRunChecked } from './netns.js';
-import { assertContainerNetns } from './packet-filter.js';
-import { getRootQdisc, isDefaultRootQdisc, normaliseHandle, removeOwnedQdisc } from './tc.js';
+import { addRootQdisc, normaliseHandle } from './tc.js';
 
 /**
  * Bandwidth limits with a token bucket filter (`tbf`) as the root qdisc of a device in a container's
@@ -11,7 +9,6 @@ import { getRootQdisc, isDefaultRootQdisc, normaliseHandle, removeOwnedQdisc } f
  * a kernel default and deletes it only while the root still has our handle (see tc.ts).
  */
 
-const TC_TIMEOUT_MS = 10_000;
 
 /** Smallest bucket: a full Ethernet frame must fit, with room for a few (GSO packets are split). */
 export const MIN_BURST_BYTES = 4096;
@@ -53,32 +50,8 @@ export function tbfCommands(dev: string, handle: string, rate: string): string[]
   ];
 }
 
-/**
- * Adds the tbf root qdisc to `dev` in `pid`'s namespace under `handle`, then checks that it is the
- * root. Refuses with `conflict`, naming it, when the device already has a root qdisc that is not a
- * kernel default (someone's shaping, or another Faultline fault): it is never replaced.
- */
+/** Adds the tbf root qdisc to `dev` in `pid`'s namespace under `handle` (see {@link addRootQdisc}). */
 export async function applyTbf(pid: number, dev: string, handle: string, rate: string): Promise<void> {
-  const ours = normaliseHandle(handle);
-  const commands = tbfCommands(dev, ours, rate);
-  await assertContainerNetns(pid);
-  const root = await getRootQdisc(pid, dev);
-  if (root === null) throw new AgentError('conflict', `the namespace of pid ${pid} has no device ${dev}`);
-  if (!isDefaultRootQdisc(root)) {
-    throw new AgentError(
-      'conflict',
-      `device ${dev} already has a root qdisc "${root.kind} ${root.handle}" that Faultline did not create for this fault; it is never replaced: remove it or end the fault that added it, then retry`,
-      { details: { dev, pid, root } },
-    );
-  }
-  for (const argv of commands) await nsRunChecked(pid, argv[0]!, argv.slice(1), { timeoutMs: TC_TIMEOUT_MS });
-  const after = await getRootQdisc(pid, dev);
-  if (after?.handle !== ours || after.kind !== 'tbf') {
-    throw new AgentError('fault_failed', `tc reported success but the root qdisc of ${dev} is ${after ? `${after.kind} ${after.handle}` : 'missing'}, not tbf ${ours}`);
-  }
+  await addRootQdisc(pid, dev, handle, 'tbf', tbfCommands(dev, normaliseHandle(handle), rate));
 }
 
-/** Deletes our root qdisc (only while it has our handle) and verifies it is gone; idempotent. */
-export async function removeTbf(pid: number, dev: string, handle: string): Promise<void> {
-  await removeOwnedQdisc(pid, dev, handle);
-}

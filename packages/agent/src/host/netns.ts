@@ -33,3 +33,16 @@ export async function netnsOf(pid: number | 'self'): Promise<string | null> {
     return null;
   }
 }
+
+/**
+ * Refuses to touch the network namespace of `pid` when it is the agent's own or the host's (that of
+ * pid 1, when the agent sees the host's processes), or cannot be read: a fault must never filter the
+ * host's traffic, whatever the caller checked before.
+ */
+export async function assertContainerNetns(pid: number): Promise<void> {
+  const [theirs, ours, init] = await Promise.all([netnsOf(pid), netnsOf('self'), netnsOf(1)]);
+  if (theirs === null) throw new AgentError('conflict', `the network namespace of pid ${pid} is gone: the container is not running`);
+  if (theirs === ours || theirs === init) {
+    throw new AgentError('unsupported', `pid ${pid} shares the host's or the agent's network namespace (${theirs}): refusing to change it`);
+  }
+}

@@ -1,6 +1,6 @@
 import { AgentError, messageOf } from './errors.js';
 import { chainNameForFault, isOwnedChain, listOwnedChains, removeChain } from './iptables.js';
-import { netnsOf, nsRunChecked } from './netns.js';
+import { assertContainerNetns, nsRunChecked } from './netns.js';
 
 /**
  * Packet filtering for network-loss and network-blackhole: agent-owned chains in the `filter` table
@@ -142,18 +142,6 @@ export function filterChainCommands(specs: readonly FilterChainSpec[], comment: 
   return commands;
 }
 
-/**
- * Refuses to touch the network namespace of `pid` when it is the agent's own or the host's (that of
- * pid 1, when the agent sees the host's processes), or cannot be read: a fault must never filter the
- * host's traffic, whatever the caller checked before.
- */
-export async function assertContainerNetns(pid: number): Promise<void> {
-  const [theirs, ours, init] = await Promise.all([netnsOf(pid), netnsOf('self'), netnsOf(1)]);
-  if (theirs === null) throw new AgentError('conflict', `the network namespace of pid ${pid} is gone: the container is not running`);
-  if (theirs === ours || theirs === init) {
-    throw new AgentError('unsupported', `pid ${pid} shares the host's or the agent's network namespace (${theirs}): refusing to change it`);
-  }
-}
 
 /**
  * Creates the chains in the filter table of `pid`'s namespace and hooks them in (see

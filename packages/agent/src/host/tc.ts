@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { run } from './exec.js';
 import { AgentError, messageOf } from './errors.js';
-import { nsRun, nsRunChecked } from './netns.js';
+import { assertContainerNetns, nsRun, nsRunChecked } from './netns.js';
 
 /**
  * Traffic control (netem) inside a container's network namespace. Faultline only ever adds a root
@@ -123,27 +123,48 @@ export async function detectNetem(): Promise<{ supported: boolean; reason?: stri
   }
 }
 
-/** True when netem can be used on this host (see {@link detectNetem}). */
-export async function netemSupported(): Promise<boolean> {
-  return (await detectNetem()).supported;
+/**
+ * Adds a netem delay as the root qdisc of `dev` in `pid`'s namespace under `handle` (see
+ * {@link addRootQdisc}).
+ */
+export async function applyNetemDelay(pid: number, dev: string, handle: string, delay: NetemDelay): Promise<void> {
+  await addRootQdisc(pid, dev, handle, 'netem', netemDelayCommands(dev, normaliseHandle(handle), delay));
 }
 
 /**
- * Adds a netem delay as the root qdisc of `dev` in `pid`'s namespace under `handle`. Refuses with a
- * `conflict` error when the device already has a root qdisc that someone configured.
+ * The one way the agent adds a root qdisc: checks that `pid`'s namespace is a container's, refuses
+ * when `dev` already has a root qdisc that is not a kernel default (someone's shaping, or another
+ * fault: never replaced), runs `commands`, then checks that the root is ours. A refusal is a
+ * `conflict` marked {@link NOTHING_ADDED}, so an undo leaves the existing root alone.
  */
-export async function applyNetemDelay(pid: number, dev: string, handle: string, delay: NetemDelay): Promise<void> {
+export async function addRootQdisc(pid: number, dev: string, handle: string, kind: string, commands: string[][]): Promise<void> {
   const ours = normaliseHandle(handle);
-  const commands = netemDelayCommands(dev, ours, delay);
+  await assertContainerNetns(pid);
   const root = await getRootQdisc(pid, dev);
+  if (root === null) {
+    throw new AgentError('conflict', `the namespace of pid ${pid} has no device ${dev}`, { details: { [NOTHING_ADDED]: true, dev, pid } });
+  }
   if (!isDefaultRootQdisc(root)) {
     throw new AgentError(
       'conflict',
-      `device ${dev} in the namespace of pid ${pid} already has a root qdisc (${root?.kind} ${root?.handle}); Faultline does not replace qdiscs it did not create`,
-      { details: { dev, pid, root } },
+      `device ${dev} already has a root qdisc "${root.kind} ${root.handle}" that Faultline did not create for this fault; it is never replaced: remove it or end the fault that added it, then retry`,
+      { details: { [NOTHING_ADDED]: true, dev, pid, root } },
     );
   }
   for (const argv of commands) await nsRunChecked(pid, argv[0]!, argv.slice(1), { timeoutMs: TC_TIMEOUT_MS });
+  const after = await getRootQdisc(pid, dev);
+  if (after?.handle !== ours || after.kind !== kind) {
+    throw new AgentError('fault_failed', `tc reported success but the root qdisc of ${dev} is ${after ? `${after.kind} ${after.handle}` : 'missing'}, not ${kind} ${ours}`);
+  }
+}
+
+/** Marks (in an error's `details`) a refusal that changed nothing on the host: there is nothing to undo. */
+export const NOTHING_ADDED = 'nothingAdded';
+
+/** True when `error` is a refusal that changed nothing on the host (see {@link NOTHING_ADDED}). */
+export function nothingAdded(error: unknown): boolean {
+  const details = (error as { details?: unknown } | null)?.details;
+  return typeof details === 'object' && details !== null && (details as Record<string, unknown>)[NOTHING_ADDED] === true;
 }
 
 /**
