@@ -42,9 +42,14 @@ export function durationErrorMessage(input: unknown): string {
 /** Formats milliseconds compactly (`1500` → `1.5s`, `90000` → `1m30s`). */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${Number((ms / 1000).toFixed(2))}s`;
-  const h = Math.floor(ms / 3_600_000);
-  const m = Math.floor((ms % 3_600_000) / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
+  if (ms < 60_000) {
+    const seconds = Number((ms / 1000).toFixed(2));
+    if (seconds < 60) return `${seconds}s`;
+  }
+  // Round to whole seconds first, then split, so 119.6 s is 2m, not 1m60s.
+  const total = Math.round(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
   return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}` || '0s';
 }

@@ -20,4 +20,10 @@ describe('durations', () => {
     expect(formatDuration(90_000)).toBe('1m30s');
     expect(formatDuration(250)).toBe('250ms');
   });
+  it('never writes 60 seconds or 60 minutes when rounding up', () => {
+    expect(formatDuration(59_999)).toBe('1m');
+    expect(formatDuration(119_600)).toBe('2m');
+    expect(formatDuration(3_599_600)).toBe('1h');
+    expect(formatDuration(3_661_000)).toBe('1h1m1s');
+  });
 });
