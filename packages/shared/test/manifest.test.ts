@@ -40,8 +40,7 @@ function issuesOf(text: string): ManifestIssue[] {
 describe('parseManifest', () => {
   it('accepts a valid experiment and applies defaults', () => {
     const result = parseManifest(GOOD);
-    expect(result.ok).toBe(true);
-    if (!result.ok || result.manifest.kind !== 'Experiment') return;
+    if (!result.ok || result.manifest.kind !== 'Experiment') throw new Error('expected a valid Experiment');
     const spec = result.manifest.spec;
     expect(spec.safety.timeout).toBe('10m');
     expect(spec.steadyState.probes[0]?.timeout).toBe('5s');

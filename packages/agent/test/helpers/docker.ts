@@ -1,7 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
@@ -11,27 +9,9 @@ const exec = promisify(execFile);
 export const TEST_IMAGE = 'faultline-test/busybox:1';
 export const TEST_LABEL = 'faultline.test';
 
-/** Builds the busybox test image unless it exists (same recipe as scripts/build-test-image.sh). */
+/** Builds the busybox test image unless it exists, with the one recipe: scripts/build-test-image.sh. */
 export async function ensureTestImage(): Promise<void> {
-  try {
-    await exec('docker', ['image', 'inspect', TEST_IMAGE]);
-    return;
-  } catch {
-    // build it
-  }
-  const root = mkdtempSync(join(tmpdir(), 'faultline-image-'));
-  const dir = join(root, 'rootfs');
-  const tarFile = join(root, 'rootfs.tar');
-  try {
-    for (const sub of ['bin', 'www', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
-    cpSync('/bin/busybox', join(dir, 'bin', 'busybox'));
-    for (const applet of ['sh', 'httpd', 'sleep', 'nc', 'cat', 'echo', 'ls', 'ps', 'kill', 'wget']) symlinkSync('busybox', join(dir, 'bin', applet));
-    writeFileSync(join(dir, 'www', 'index.html'), 'ok');
-    await exec('tar', ['-C', dir, '-cf', tarFile, '.']);
-    await exec('docker', ['import', '-c', 'CMD ["/bin/httpd","-f","-p","80","-h","/www"]', tarFile, TEST_IMAGE]);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  await exec('bash', [join(import.meta.dirname, '../../../../scripts/build-test-image.sh')], { timeout: 120_000 });
 }
 
 /** A running test container serving HTTP on port 80, published on 127.0.0.1. */
