@@ -12,7 +12,7 @@ import { acceptExperiment } from '../experiments.js';
 import type { Hub } from '../hub/hub.js';
 import { summarize, type JournalWriter } from '../runs/journal.js';
 import type { RunManager } from '../runs/run-manager.js';
-import type { Store } from '../store/store.js';
+import { RUN_LIST_MAX_LIMIT, type Store } from '../store/store.js';
 import type { AuthFailureLimiter } from './auth-limiter.js';
 import { tokensEqual } from './auth.js';
 import { httpError } from './errors.js';
@@ -140,8 +140,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       throw invalid('status', `must be one of ${RUN_STATUSES.join(', ')}`);
     }
     const parsedLimit = limit === undefined ? undefined : Number(limit);
-    if (parsedLimit !== undefined && (!Number.isInteger(parsedLimit) || parsedLimit < 1 || parsedLimit > 1000)) {
-      throw invalid('limit', 'must be an integer from 1 to 1000');
+    if (parsedLimit !== undefined && (!Number.isInteger(parsedLimit) || parsedLimit < 1 || parsedLimit > RUN_LIST_MAX_LIMIT)) {
+      throw invalid('limit', `must be an integer from 1 to ${RUN_LIST_MAX_LIMIT}`);
     }
     const query: { experiment?: string; status?: RunStatus; limit?: number } = {};
     if (experiment !== undefined) query.experiment = experiment;

@@ -1,6 +1,8 @@
 /** `faultline report gd-...`: a game-day run's report, built from its record and the journals of its runs. */
 import { formatDuration, type GameDayRun, type RunJournal } from '@faultline/shared';
 import { renderReport, type ReportFormat } from '../reports/index.js';
+import { escapeHtml } from '../reports/escape.js';
+import { iso } from '../reports/model.js';
 import type { ApiClient } from './client.js';
 
 /** True for game-day run ids (`gd-...`); experiment run ids never contain `-`. */
@@ -16,10 +18,6 @@ export async function gameDayReport(client: ApiClient, id: string, format: Repor
     if (step.runId !== null) journals.push(await client.get<RunJournal>(`/api/v1/runs/${encodeURIComponent(step.runId)}`));
   }
   return renderGameDayReport(run, journals, format);
-}
-
-function iso(epochMs: number | null): string {
-  return epochMs === null ? '-' : new Date(epochMs).toISOString();
 }
 
 function span(start: number | null, end: number | null): string {
@@ -91,25 +89,25 @@ export function renderGameDayReport(run: GameDayRun, journals: readonly RunJourn
     }
     return `${parts.join('\n\n')}\n`;
   }
-  const esc = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
   const table = (head: string[], body: string[][]) =>
-    `<table>\n<thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>\n<tbody>\n${body
-      .map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+    `<table>\n<thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>\n<tbody>\n${body
+      .map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
       .join('\n')}\n</tbody>\n</table>`;
   return [
     '<!doctype html>',
     '<html lang="en">',
     '<head>',
     '<meta charset="utf-8">',
-    `<title>${esc(`Game day ${run.gameday} (${run.id})`)}</title>`,
+    `<title>${escapeHtml(`Game day ${run.gameday} (${run.id})`)}</title>`,
     '<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem}table{border-collapse:collapse;margin:.5rem 0}' +
       'th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f3f3f3}</style>',
     '</head>',
     '<body>',
-    `<h1>${esc(`Game day ${run.gameday}`)}</h1>`,
-    `<table>\n<tbody>\n${facts.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('\n')}\n</tbody>\n</table>`,
+    `<h1>${escapeHtml(`Game day ${run.gameday}`)}</h1>`,
+    `<table>\n<tbody>\n${facts.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('\n')}\n</tbody>\n</table>`,
     '<h2>Verdict</h2>',
-    `<p>${esc(gameDayVerdict(run))}</p>`,
+    `<p>${escapeHtml(gameDayVerdict(run))}</p>`,
     '<h2>Experiments</h2>',
     table(headers, rows),
     `<p>Each run's own report: <code>faultline report RUN --format html</code>.</p>`,

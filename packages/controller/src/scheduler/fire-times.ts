@@ -131,11 +131,6 @@ function nextTransition(z: Zone, t: number, limit: number): Transition | undefin
   return undefined;
 }
 
-/** The UTC offset of `zoneName` at `epochMs`, in seconds. */
-export function utcOffsetSeconds(zoneName: string, epochMs: number): number {
-  return zone(zoneName).offsetAt(Math.floor(epochMs / 1000));
-}
-
 /** Wall-clock fields of an instant in a zone. */
 export function wallFields(zoneName: string, epochMs: number): WallFields {
   const t = Math.floor(epochMs / 1000);

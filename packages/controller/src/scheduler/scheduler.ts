@@ -10,7 +10,7 @@ import {
   type Window,
 } from '@faultline/shared';
 import type { Store } from '../store/store.js';
-import { compileSchedule, insideWindow, nextFire, scheduleZone, type CompiledSchedule } from './fire-times.js';
+import { compileSchedule, insideWindow, nextFire, nextFires, scheduleZone, type CompiledSchedule } from './fire-times.js';
 
 /** What a schedule fires: the scheduler asks it about halts and busy manifests, and starts runs through it. */
 export interface FireTarget {
@@ -179,14 +179,10 @@ export class Scheduler {
 
   private view(entry: Entry, count: number, now: number): ScheduleView {
     const zone = scheduleZone(entry.compiled);
-    const upcoming: { at: number; insideWindow: boolean }[] = [];
-    let after = Math.max(now, (entry.due ?? now) - 1);
-    while (upcoming.length < count) {
-      const at = nextFire(entry.compiled, after);
-      if (at === null) break;
-      upcoming.push({ at, insideWindow: entry.window ? insideWindow(entry.window, zone, at) : true });
-      after = at;
-    }
+    const upcoming = nextFires(entry.compiled, Math.max(now, (entry.due ?? now) - 1), count).map((at) => ({
+      at,
+      insideWindow: entry.window ? insideWindow(entry.window, zone, at) : true,
+    }));
     const state = this.options.store.getScheduleState(entry.key);
     const last = state?.lastFireAt == null ? undefined : this.options.store.listFires({ schedule: entry.key, limit: 1 })[0];
     return {
