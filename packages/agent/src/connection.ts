@@ -339,8 +339,9 @@ export class ControllerConnection {
 
   #renewLease(): void {
     this.#lastFrameAt = Date.now();
-    clearTimeout(this.#leaseTimer);
-    this.#leaseTimer = setTimeout(() => this.#onLeaseExpired(), this.#options.leaseTimeoutMs);
+    // Every frame renews the lease: restart the one timer rather than make a new one.
+    if (this.#leaseTimer) this.#leaseTimer.refresh();
+    else this.#leaseTimer = setTimeout(() => this.#onLeaseExpired(), this.#options.leaseTimeoutMs);
   }
 
   #onLeaseExpired(): void {
