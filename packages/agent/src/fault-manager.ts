@@ -331,7 +331,8 @@ export class FaultManager {
         // A revert that arrived during the injection takes it from here.
         if (!record.reverting) this.#armTimer(record, outcome.deadline ?? appliedAt, 'deadline');
         record.order = order;
-        record.appliedPid = (await this.#ctx.ledger.get(request.faultId).catch(() => undefined))?.pid;
+        // The pid the driver recorded (it inspected last); without it following restarts would stop.
+        record.appliedPid = (await this.#ctx.ledger.get(request.faultId).catch(() => undefined))?.pid ?? container.pid;
         // A watcher that already runs missed nothing since; a new one looks at every fault once subscribed.
         if (this.#watcher) this.#followTarget(record);
         else this.#syncWatcher();
