@@ -16,9 +16,21 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
-# apt_install PKG...: installs the packages that are not installed yet (root only). Runs
-# `apt-get update` at most once per process.
+# apt_update_once: `apt-get update`, at most once per test run. The scripts of one run are separate
+# processes, so the mark is a file: scripts/test.sh exports FAULTLINE_APT_STAMP for the whole run
+# (without it, once per process).
 _FAULTLINE_APT_UPDATED=0
+apt_update_once() {
+  if [ "$_FAULTLINE_APT_UPDATED" -eq 1 ] || { [ -n "${FAULTLINE_APT_STAMP:-}" ] && [ -e "$FAULTLINE_APT_STAMP" ]; }; then
+    return 0
+  fi
+  log "apt-get update"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  _FAULTLINE_APT_UPDATED=1
+  if [ -n "${FAULTLINE_APT_STAMP:-}" ]; then : >"$FAULTLINE_APT_STAMP"; fi
+}
+
+# apt_install PKG...: installs the packages that are not installed yet (root only).
 apt_install() {
   local missing=() pkg
   for pkg in "$@"; do
@@ -29,11 +41,7 @@ apt_install() {
   [ "${#missing[@]}" -eq 0 ] && return 0
   is_root || die "missing packages: ${missing[*]}; install them as root (apt-get install -y ${missing[*]})"
   have apt-get || die "missing packages: ${missing[*]}, and apt-get is not available to install them"
-  if [ "$_FAULTLINE_APT_UPDATED" -eq 0 ]; then
-    log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    _FAULTLINE_APT_UPDATED=1
-  fi
+  apt_update_once
   log "apt-get install ${missing[*]}"
   # FAULTLINE_APT_NO_RECOMMENDS=1 skips recommended packages (chromium and prometheus pull in over
   # a hundred we do not need); the Docker install keeps them, as checked by hand.

@@ -62,8 +62,7 @@ resolve_package() {
 }
 pkg=$(resolve_package)
 if [ -z "$pkg" ] && is_root && have apt-get; then
-  log "apt-get update (to resolve linux-image-amd64)"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  apt_update_once
   pkg=$(resolve_package)
 fi
 if [ -z "$pkg" ]; then

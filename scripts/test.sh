@@ -8,6 +8,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$FAULTLINE_ROOT"
 
 started=$(date +%s)
+# One `apt-get update` for every install step of this run (see apt_update_once in lib.sh).
+FAULTLINE_APT_STAMP="$(mktemp -u /tmp/faultline-apt-updated.XXXXXX)"
+export FAULTLINE_APT_STAMP
+trap 'rm -f "$FAULTLINE_APT_STAMP"' EXIT
 scripts="$FAULTLINE_ROOT/scripts"
 
 step setup bash "$scripts/setup.sh"
